@@ -1,0 +1,342 @@
+// Package nn provides the graph building blocks of the detectors: 2-D
+// convolutions written as slices and matrix multiplications (GoMLX's built-in
+// convolution runs direct loops on the pure-Go backend and is 20-60x slower),
+// depthwise convolution, normalisations (frozen batch-norm, batch-norm,
+// group-norm), activations, pooling, upsampling, and convolution layers with
+// their variables and seeded initialisers.
+//
+// Every tensor is NHWC ([batch, height, width, channels]) and float32 unless
+// said otherwise; convolution kernels are HWIO ([kh, kw, in, out]).
+package nn
+
+import (
+	"fmt"
+
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/support/exceptions"
+)
+
+// Padding selects how a convolution or pooling window is padded.
+type Padding int
+
+const (
+	// PadSymmetric pads (k-1)/2 on both sides of each spatial axis, as
+	// PyTorch's padding=k//2 for odd kernels: output size
+	// floor((n + 2*((k-1)/2) - k)/stride) + 1, which is ceil(n/stride) for odd k.
+	PadSymmetric Padding = iota
+	// PadTFSame is TensorFlow's "SAME": output size ceil(n/stride), total padding
+	// max((out-1)*stride + k - n, 0) with the smaller half before (so stride 2
+	// on an even size pads only after). Needed for TensorFlow/TFLite weights.
+	PadTFSame
+	// PadValid does not pad: output size floor((n-k)/stride) + 1.
+	PadValid
+)
+
+// String returns the padding name.
+func (p Padding) String() string {
+	switch p {
+	case PadSymmetric:
+		return "symmetric"
+	case PadTFSame:
+		return "tf_same"
+	case PadValid:
+		return "valid"
+	}
+	return fmt.Sprintf("Padding(%d)", int(p))
+}
+
+// PadAmounts returns the padding before and after an axis of size n for a
+// window of size k and the given stride, and the output size.
+func PadAmounts(n, k, stride int, p Padding) (before, after, out int) {
+	switch p {
+	case PadSymmetric:
+		before = (k - 1) / 2
+		after = before
+		out = (n+before+after-k)/stride + 1
+	case PadTFSame:
+		out = (n + stride - 1) / stride
+		total := max((out-1)*stride+k-n, 0)
+		before = total / 2
+		after = total - before
+	case PadValid:
+		out = (n-k)/stride + 1
+	default:
+		exceptions.Panicf("nn: unknown padding %d", int(p))
+	}
+	return
+}
+
+// ConvMethod selects how Conv2D is computed.
+type ConvMethod int
+
+const (
+	// ConvAuto picks per layer: 1x1 kernels as one matrix multiplication,
+	// larger kernels as ConvShiftSum when batch*Ho*Wo >= ShiftSumMinPositions,
+	// else ConvConcat (see the package benchmarks for the measurements).
+	ConvAuto ConvMethod = iota
+	// ConvShiftSum pads once, takes the kh*kw strided slices of the input and
+	// sums their kh*kw matrix multiplications with the kernel taps.
+	ConvShiftSum
+	// ConvConcat concatenates the kh*kw slices on the channel axis (im2col
+	// without Gather) and does one matrix multiplication.
+	ConvConcat
+	// ConvBuiltin uses GoMLX's ConvGeneral: the reference for tests; very slow
+	// on the pure-Go backend.
+	ConvBuiltin
+)
+
+// String returns the method name.
+func (m ConvMethod) String() string {
+	switch m {
+	case ConvAuto:
+		return "auto"
+	case ConvShiftSum:
+		return "shift-sum"
+	case ConvConcat:
+		return "concat"
+	case ConvBuiltin:
+		return "builtin"
+	}
+	return fmt.Sprintf("ConvMethod(%d)", int(m))
+}
+
+// ShiftSumMinPositions is the number of output positions (batch*Ho*Wo) from
+// which ConvAuto uses ConvShiftSum rather than ConvConcat for kernels larger
+// than 1x1.
+var ShiftSumMinPositions = 1024
+
+// ShiftSumMinChannels is the number of input channels below which ConvAuto
+// always uses ConvConcat (a shift-sum tap with few channels is a thin,
+// inefficient matrix multiplication, e.g. an RGB stem).
+var ShiftSumMinChannels = 16
+
+// AutoMethod returns the method ConvAuto uses for a kh x kw kernel over cin
+// input channels producing batch*ho*wo output positions.
+func AutoMethod(kh, kw, cin, batch, ho, wo int) ConvMethod {
+	if kh*kw == 1 {
+		return ConvConcat // a single tap: both are one matrix multiplication
+	}
+	if cin >= ShiftSumMinChannels && batch*ho*wo >= ShiftSumMinPositions {
+		return ConvShiftSum
+	}
+	return ConvConcat
+}
+
+// Conv2D convolves x [B,H,W,Cin] with kernel w [kh,kw,Cin,Cout] (HWIO) at
+// the given stride (both axes) and padding, returning [B,Ho,Wo,Cout].
+func Conv2D(x, w *Node, stride int, pad Padding, method ConvMethod) *Node {
+	if x.Rank() != 4 || w.Rank() != 4 {
+		exceptions.Panicf("nn.Conv2D: want x [B,H,W,C] and w [kh,kw,Cin,Cout], got %s and %s", x.Shape(), w.Shape())
+	}
+	b, h, wd, cin := x.Shape().Dim(0), x.Shape().Dim(1), x.Shape().Dim(2), x.Shape().Dim(3)
+	kh, kw, wcin := w.Shape().Dim(0), w.Shape().Dim(1), w.Shape().Dim(2)
+	if wcin != cin {
+		exceptions.Panicf("nn.Conv2D: input has %d channels, kernel expects %d (x %s, w %s)", cin, wcin, x.Shape(), w.Shape())
+	}
+	if stride < 1 {
+		exceptions.Panicf("nn.Conv2D: stride %d < 1", stride)
+	}
+	if method == ConvBuiltin {
+		return convBuiltin(x, w, stride, pad)
+	}
+	var g convGeom
+	g.top, g.bottom, g.ho = PadAmounts(h, kh, stride, pad)
+	g.left, g.right, g.wo = PadAmounts(wd, kw, stride, pad)
+	g.stride = stride
+	if g.ho < 1 || g.wo < 1 {
+		exceptions.Panicf("nn.Conv2D: input %s too small for kernel %dx%d with %s padding", x.Shape(), kh, kw, pad)
+	}
+	if method == ConvAuto {
+		method = AutoMethod(kh, kw, cin, b, g.ho, g.wo)
+	}
+	if kh*kw == 1 {
+		return conv1x1(padSpatial(x, g.top, g.bottom, g.left, g.right), w, g)
+	}
+	if method != ConvShiftSum && method != ConvConcat {
+		exceptions.Panicf("nn.Conv2D: unknown method %d", int(method))
+	}
+	if gradMode == gradAutodiff {
+		return convForward(padSpatial(x, g.top, g.bottom, g.left, g.right), w, g, method)
+	}
+	return convCustomGrad(x, w, g, method)
+}
+
+// convGeom holds the padding, stride and output size of one convolution.
+type convGeom struct {
+	top, bottom, left, right int
+	stride, ho, wo           int
+}
+
+// padSpatial zero-pads axes 1 and 2 of x.
+func padSpatial(x *Node, top, bottom, left, right int) *Node {
+	if top == 0 && bottom == 0 && left == 0 && right == 0 {
+		return x
+	}
+	return Pad(x, ScalarZero(x.Graph(), x.DType()),
+		compute.PadAxis{}, compute.PadAxis{Start: top, End: bottom},
+		compute.PadAxis{Start: left, End: right}, compute.PadAxis{})
+}
+
+// padAxes is the Pad configuration of the spatial padding of g (NHWC).
+func padAxes(g convGeom) []compute.PadAxis {
+	return []compute.PadAxis{{}, {Start: g.top, End: g.bottom}, {Start: g.left, End: g.right}, {}}
+}
+
+// tap returns the strided window of xp for kernel offset (i, j):
+// xp[:, i : i+(ho-1)*s+1 : s, j : j+(wo-1)*s+1 : s, :].
+func tap(xp *Node, i, j int, g convGeom) *Node {
+	if i == 0 && j == 0 && g.stride == 1 && xp.Shape().Dim(1) == g.ho && xp.Shape().Dim(2) == g.wo {
+		return xp
+	}
+	return Slice(xp, AxisRange(),
+		AxisRange(i, i+(g.ho-1)*g.stride+1).Stride(g.stride),
+		AxisRange(j, j+(g.wo-1)*g.stride+1).Stride(g.stride))
+}
+
+// conv1x1 is a 1x1 convolution as a reshape and one matrix multiplication
+// (GoMLX's matmul gradient already transposes only the incoming gradient).
+func conv1x1(xp, w *Node, g convGeom) *Node {
+	b, cin, cout := xp.Shape().Dim(0), xp.Shape().Dim(3), w.Shape().Dim(3)
+	a := Reshape(tap(xp, 0, 0, g), b*g.ho*g.wo, cin)
+	return Reshape(MatMul(a, Reshape(w, cin, cout)), b, g.ho, g.wo, cout)
+}
+
+// im2col concatenates the kh*kw taps of xp on the channel axis:
+// [B*Ho*Wo, kh*kw*Cin], columns ordered (i, j, c) as the HWIO kernel rows.
+func im2col(xp *Node, kh, kw int, g convGeom) *Node {
+	b, cin := xp.Shape().Dim(0), xp.Shape().Dim(3)
+	taps := make([]*Node, 0, kh*kw)
+	for i := range kh {
+		for j := range kw {
+			taps = append(taps, tap(xp, i, j, g))
+		}
+	}
+	return Reshape(Concatenate(taps, 3), b*g.ho*g.wo, kh*kw*cin)
+}
+
+// convForward computes the convolution of the already padded xp with
+// ConvShiftSum or ConvConcat (gradients by GoMLX's autodiff).
+func convForward(xp, w *Node, g convGeom, method ConvMethod) *Node {
+	b, cin := xp.Shape().Dim(0), xp.Shape().Dim(3)
+	kh, kw, cout := w.Shape().Dim(0), w.Shape().Dim(1), w.Shape().Dim(3)
+	m := b * g.ho * g.wo
+	if method == ConvConcat {
+		return Reshape(MatMul(im2col(xp, kh, kw, g), Reshape(w, kh*kw*cin, cout)), b, g.ho, g.wo, cout)
+	}
+	var sum *Node
+	for i := range kh {
+		for j := range kw {
+			a := Reshape(tap(xp, i, j, g), m, cin)
+			y := MatMul(a, Reshape(Slice(w, AxisElem(i), AxisElem(j)), cin, cout))
+			if sum == nil {
+				sum = y
+			} else {
+				sum = Add(sum, y)
+			}
+		}
+	}
+	return Reshape(sum, b, g.ho, g.wo, cout)
+}
+
+// gradMode selects how convolutions larger than 1x1 are differentiated.
+type convGradMode int
+
+const (
+	// gradAutodiff: GoMLX's autodiff through slices, concatenation and
+	// matmuls (each tap's matmul gradient transposes the output gradient
+	// again, each tap's slice gradient pads a full-size tensor).
+	gradAutodiff convGradMode = iota
+	// gradPads: hand-written; the output gradient is transposed once and
+	// shared by the kernel gradients of all taps (or the im2col matrix is
+	// transposed when that is the smaller copy); the input gradient of each
+	// tap is padded back into place (strided pad) and summed.
+	gradPads
+)
+
+// gradMode is the gradient used by Conv2D; the benchmarks switch it.
+var gradMode = gradPads
+
+// convCustomGrad is the convolution of x (padded inside) with hand-written
+// gradients (see convGradMode).
+func convCustomGrad(x, w *Node, g convGeom, method ConvMethod) *Node {
+	b, h, wd, cin := x.Shape().Dim(0), x.Shape().Dim(1), x.Shape().Dim(2), x.Shape().Dim(3)
+	kh, kw, cout := w.Shape().Dim(0), w.Shape().Dim(1), w.Shape().Dim(3)
+	m := b * g.ho * g.wo
+	forward := func(in []*Node) *Node {
+		return convForward(padSpatial(in[0], g.top, g.bottom, g.left, g.right), in[1], g, method)
+	}
+	grad := func(in []*Node, _, v *Node) []*Node {
+		x, w := in[0], in[1]
+		xp := padSpatial(x, g.top, g.bottom, g.left, g.right)
+		v2 := Reshape(v, m, cout)
+
+		// Kernel gradient dW = A^T v, for A the im2col matrix [m, kh*kw*cin].
+		// The matmul kernels want the contracted axis last on the left: either
+		// transpose v once ([cout, m], shared by all taps) and transpose the
+		// small result (v^T A)^T, or transpose A. Pick the smaller copy.
+		var dw *Node
+		k := kh * kw * cin
+		if m*cout+k*cout <= m*k {
+			vT := Transpose(v2, 0, 1) // [cout, m]
+			if method == ConvConcat {
+				dw = Reshape(MatMul(vT, im2col(xp, kh, kw, g)), cout, kh, kw, cin)
+				dw = TransposeAllAxes(dw, 1, 2, 3, 0)
+			} else {
+				dws := make([]*Node, 0, kh*kw)
+				for i := range kh {
+					for j := range kw {
+						dws = append(dws, MatMul(vT, Reshape(tap(xp, i, j, g), m, cin))) // [cout, cin]
+					}
+				}
+				dw = Reshape(Concatenate(dws, 0), kh, kw, cout, cin)
+				dw = TransposeAllAxes(dw, 0, 1, 3, 2)
+			}
+		} else {
+			dw = Reshape(MatMul(Transpose(im2col(xp, kh, kw, g), 0, 1), v2), kh, kw, cin, cout)
+		}
+
+		// Input gradient: each tap's v W_ij^T padded back into place.
+		hp, wp := h+g.top+g.bottom, wd+g.left+g.right
+		zero := ScalarZero(x.Graph(), x.DType())
+		var dxp *Node
+		var dcols *Node
+		if method == ConvConcat {
+			dcols = Reshape(DotGeneral(v2, []int{1}, nil, Reshape(w, kh*kw*cin, cout), []int{1}, nil),
+				b, g.ho, g.wo, kh*kw*cin)
+		}
+		for i := range kh {
+			for j := range kw {
+				var da *Node
+				if method == ConvConcat {
+					t := i*kw + j
+					da = Slice(dcols, AxisRange(), AxisRange(), AxisRange(), AxisRange(t*cin, (t+1)*cin))
+				} else {
+					wt := Reshape(Slice(w, AxisElem(i), AxisElem(j)), cin, cout)
+					da = Reshape(DotGeneral(v2, []int{1}, nil, wt, []int{1}, nil), b, g.ho, g.wo, cin)
+				}
+				// The inverse of tap(): a pad with interior stride-1.
+				p := Pad(da, zero, compute.PadAxis{},
+					compute.PadAxis{Start: i, End: hp - (i + (g.ho-1)*g.stride + 1), Interior: g.stride - 1},
+					compute.PadAxis{Start: j, End: wp - (j + (g.wo-1)*g.stride + 1), Interior: g.stride - 1},
+					compute.PadAxis{})
+				if dxp == nil {
+					dxp = p
+				} else {
+					dxp = Add(dxp, p)
+				}
+			}
+		}
+		dx := Slice(dxp, AxisRange(), AxisRange(g.top, g.top+h), AxisRange(g.left, g.left+wd))
+		return []*Node{dx, dw}
+	}
+	return WithCustomGradient([]*Node{x, w}, forward, grad)
+}
+
+// convBuiltin is GoMLX's ConvGeneral with the same padding semantics.
+func convBuiltin(x, w *Node, stride int, pad Padding) *Node {
+	kh, kw := w.Shape().Dim(0), w.Shape().Dim(1)
+	t, bo, _ := PadAmounts(x.Shape().Dim(1), kh, stride, pad)
+	l, r, _ := PadAmounts(x.Shape().Dim(2), kw, stride, pad)
+	return Convolve(x, w).Strides(stride).PaddingPerDim([][2]int{{t, bo}, {l, r}}).Done()
+}

@@ -1,0 +1,164 @@
+package nn
+
+import (
+	"fmt"
+
+	. "github.com/gomlx/gomlx/core/graph"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/support/exceptions"
+)
+
+// NormKind names a normalisation layer.
+type NormKind string
+
+const (
+	// NormNone applies no normalisation.
+	NormNone NormKind = "none"
+	// NormFrozenBN is batch-norm with fixed statistics and affine parameters
+	// (non-trainable variables, loadable from pretrained weights): what the
+	// reference detector trains its ResNet with.
+	NormFrozenBN NormKind = "frozen_bn"
+	// NormBN is batch-norm: batch statistics in training graphs (which also
+	// update the running statistics), running statistics otherwise.
+	NormBN NormKind = "bn"
+	// NormGN is group-norm (statistics per image and channel group;
+	// independent of the batch size, the safe choice for tiny batches).
+	NormGN NormKind = "gn"
+)
+
+// NormKinds lists the valid NormKind values.
+var NormKinds = []NormKind{NormNone, NormFrozenBN, NormBN, NormGN}
+
+// Validate returns an error naming the allowed values if k is not one.
+func (k NormKind) Validate() error {
+	for _, v := range NormKinds {
+		if k == v {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown normalisation %q (allowed: %v)", string(k), NormKinds)
+}
+
+// Norm describes a normalisation layer over the channels of NHWC tensors.
+type Norm struct {
+	Kind NormKind
+	// Groups for NormGN; 0 means DefaultGroups(C).
+	Groups int
+	// Eps added to the variance; 0 means 1e-5.
+	Eps float64
+	// Momentum of the running statistics of NormBN (PyTorch convention:
+	// running = (1-m)*running + m*batch); 0 means 0.1.
+	Momentum float64
+}
+
+// Apply normalises x [B,H,W,C]. Variables are created under scope:
+// frozen_bn and bn: "gamma", "beta", "mean", "variance" [C] (frozen_bn: all
+// non-trainable; bn: mean and variance non-trainable); gn: "gamma", "beta".
+func (n Norm) Apply(scope *mlmodel.Scope, x *Node) *Node {
+	eps := n.Eps
+	if eps == 0 {
+		eps = 1e-5
+	}
+	switch n.Kind {
+	case NormNone, "":
+		return x
+	case NormFrozenBN:
+		return FrozenBatchNorm(scope, x, eps)
+	case NormBN:
+		m := n.Momentum
+		if m == 0 {
+			m = 0.1
+		}
+		return BatchNorm(scope, x, m, eps)
+	case NormGN:
+		gr := n.Groups
+		if gr == 0 {
+			gr = DefaultGroups(x.Shape().Dim(-1))
+		}
+		return GroupNorm(scope, x, gr, eps)
+	}
+	exceptions.Panicf("nn.Norm at %q: %v", scope.Scope(), n.Kind.Validate())
+	return nil
+}
+
+// bnVariables returns the four batch-norm variables for c channels.
+func bnVariables(scope *mlmodel.Scope, c int) (gamma, beta, mean, variance *mlmodel.Variable) {
+	gamma = Variable(scope, "gamma", ConstantInit(1), c)
+	beta = Variable(scope, "beta", ZerosInit(), c)
+	mean = Variable(scope, "mean", ZerosInit(), c).SetTrainable(false)
+	variance = Variable(scope, "variance", ConstantInit(1), c).SetTrainable(false)
+	return
+}
+
+// FrozenBatchNorm computes x*scale + shift per channel with
+// scale = gamma/sqrt(variance+eps) and shift = beta - mean*scale, from four
+// non-trainable variables (initially the identity: gamma 1, beta 0, mean 0,
+// variance 1; set them from pretrained statistics).
+func FrozenBatchNorm(scope *mlmodel.Scope, x *Node, eps float64) *Node {
+	c := x.Shape().Dim(-1)
+	gamma, beta, mean, variance := bnVariables(scope, c)
+	gamma.SetTrainable(false)
+	beta.SetTrainable(false)
+	g := x.Graph()
+	scale := Mul(gamma.NodeValue(g), Rsqrt(AddScalar(variance.NodeValue(g), eps)))
+	shift := Sub(beta.NodeValue(g), Mul(mean.NodeValue(g), scale))
+	scale, shift = StopGradient(scale), StopGradient(shift)
+	return Add(Mul(x, Reshape(scale, 1, 1, 1, c)), Reshape(shift, 1, 1, 1, c))
+}
+
+// BatchNorm normalises with the batch statistics (over batch, height and
+// width) when the graph is a training graph (Store.SetTraining) and then
+// updates the running statistics (variance unbiased, as PyTorch); otherwise
+// it uses the running statistics. gamma and beta are trainable.
+func BatchNorm(scope *mlmodel.Scope, x *Node, momentum, eps float64) *Node {
+	c := x.Shape().Dim(-1)
+	gamma, beta, runMean, runVar := bnVariables(scope, c)
+	g := x.Graph()
+	var mean, variance *Node
+	if scope.IsTraining(g) {
+		mean = ReduceMean(x, 0, 1, 2)
+		centred := Sub(x, Reshape(mean, 1, 1, 1, c))
+		variance = ReduceMean(Square(centred), 0, 1, 2)
+		n := float64(x.Shape().Size() / c)
+		unbiased := MulScalar(StopGradient(variance), n/max(n-1, 1))
+		runMean.SetNodeValue(Add(MulScalar(runMean.NodeValue(g), 1-momentum), MulScalar(StopGradient(mean), momentum)))
+		runVar.SetNodeValue(Add(MulScalar(runVar.NodeValue(g), 1-momentum), MulScalar(unbiased, momentum)))
+		y := Mul(centred, Reshape(Rsqrt(AddScalar(variance, eps)), 1, 1, 1, c))
+		return Add(Mul(y, Reshape(gamma.NodeValue(g), 1, 1, 1, c)), Reshape(beta.NodeValue(g), 1, 1, 1, c))
+	}
+	mean, variance = runMean.NodeValue(g), runVar.NodeValue(g)
+	scale := Mul(gamma.NodeValue(g), Rsqrt(AddScalar(variance, eps)))
+	shift := Sub(beta.NodeValue(g), Mul(mean, scale))
+	return Add(Mul(x, Reshape(scale, 1, 1, 1, c)), Reshape(shift, 1, 1, 1, c))
+}
+
+// DefaultGroups is the GroupNorm group count used when none is given: the
+// largest divisor of c that is at most 32 and leaves at least 2 channels per
+// group (32 for 64..., 8 for 16 channels; 1 for c = 1).
+func DefaultGroups(c int) int {
+	for g := min(32, c/2); g > 1; g-- {
+		if c%g == 0 {
+			return g
+		}
+	}
+	return 1
+}
+
+// GroupNorm normalises x [B,H,W,C] over (H, W, C/groups) within each of
+// groups channel groups of each image, then applies per-channel "gamma"
+// (initially 1) and "beta" (initially 0).
+func GroupNorm(scope *mlmodel.Scope, x *Node, groups int, eps float64) *Node {
+	b, h, w, c := x.Shape().Dim(0), x.Shape().Dim(1), x.Shape().Dim(2), x.Shape().Dim(3)
+	if groups < 1 || c%groups != 0 {
+		exceptions.Panicf("nn.GroupNorm at %q: %d channels not divisible into %d groups", scope.Scope(), c, groups)
+	}
+	g := x.Graph()
+	gamma := Variable(scope, "gamma", ConstantInit(1), c).NodeValue(g)
+	beta := Variable(scope, "beta", ZerosInit(), c).NodeValue(g)
+	xg := Reshape(x, b, h*w, groups, c/groups)
+	mean := ReduceAndKeep(xg, ReduceMean, 1, 3)
+	centred := Sub(xg, mean)
+	variance := ReduceAndKeep(Square(centred), ReduceMean, 1, 3)
+	y := Reshape(Mul(centred, Rsqrt(AddScalar(variance, eps))), b, h, w, c)
+	return Add(Mul(y, Reshape(gamma, 1, 1, 1, c)), Reshape(beta, 1, 1, 1, c))
+}
