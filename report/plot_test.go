@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -479,5 +480,34 @@ func TestMovingAverage(t *testing.T) {
 	geo := movingAverage(toXYs([]float64{1, 2}, []float64{1, 100}), 2, true)
 	if math.Abs(geo[1].Y-10) > 1e-9 {
 		t.Errorf("geometric mean = %g, want 10", geo[1].Y)
+	}
+}
+
+// Plots may be written from several goroutines at once (a training loop
+// plotting in the background) and still come out identical.
+func TestPlotsConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	h := sampleHistogram()
+	ref := filepath.Join(dir, "ref.png")
+	if err := PlotGradNorm(ref, h); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(ref)
+	errs := make(chan error, 4)
+	for i := range 4 {
+		go func() {
+			errs <- PlotGradNorm(filepath.Join(dir, fmt.Sprintf("g%d.png", i)), h)
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 4 {
+		got, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("g%d.png", i)))
+		if !bytes.Equal(got, want) {
+			t.Errorf("plot %d drawn concurrently differs from the sequential one", i)
+		}
 	}
 }
