@@ -10,21 +10,21 @@ import (
 type AnchorConfig struct {
 	// Strides are the strides of the pyramid levels, in the order the
 	// network's heads emit them. Default 8, 16, 32, 64, 128 (P3..P7).
-	Strides []int
+	Strides []int `yaml:"strides"`
 	// OctaveBaseScale multiplies the stride to give the smallest anchor size
 	// of a level. Default 4.
-	OctaveBaseScale float64
+	OctaveBaseScale float64 `yaml:"octave_base_scale"`
 	// ScalesPerOctave is the number of sizes per level:
 	// size_k = OctaveBaseScale * stride * 2^(k/ScalesPerOctave),
 	// k = 0..ScalesPerOctave-1. Default 3 (32, 40.3, 50.8 at stride 8).
-	ScalesPerOctave int
+	ScalesPerOctave int `yaml:"scales_per_octave"`
 	// Ratios are the height/width ratios. Default 0.5, 1, 2.
-	Ratios []float64
+	Ratios []float64 `yaml:"ratios"`
 	// CenterOffset shifts anchor centres by CenterOffset*stride in x and y.
 	// Default 0: the anchor of cell (x, y) is centred at (x*stride,
 	// y*stride), mmdetection's convention (torchvision also centres at
 	// x*stride; 0.5 centres in the middle of the cell).
-	CenterOffset float64
+	CenterOffset float64 `yaml:"center_offset"`
 }
 
 // DefaultAnchorConfig returns the reference RetinaNet anchors: strides 8..128,

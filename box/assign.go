@@ -13,35 +13,35 @@ const (
 type AssignConfig struct {
 	// PosIoU: an anchor whose best IoU with a ground truth is >= PosIoU is
 	// positive for that ground truth. Default 0.5.
-	PosIoU float32
+	PosIoU float32 `yaml:"pos_iou"`
 	// NegIoU: an anchor whose best IoU is < NegIoU (and >= 0) is negative;
 	// anchors in [NegIoU, PosIoU) are ignored. Default 0.4.
-	NegIoU float32
+	NegIoU float32 `yaml:"neg_iou"`
 	// LowQualityMatches makes each ground truth's best anchor(s) positive
 	// even when their IoU is below PosIoU (mmdetection's
 	// match_low_quality). Default true.
-	LowQualityMatches bool
+	LowQualityMatches bool `yaml:"low_quality_matches"`
 	// MinPosIoU is the lowest best-IoU for which a ground truth gets a
 	// low-quality match. Default 0. Unlike mmdetection with min_pos_iou 0,
 	// a ground truth whose best IoU is 0 (it overlaps no anchor) gets no
 	// match at all: mmdetection would mark every anchor as its positive.
-	MinPosIoU float32
+	MinPosIoU float32 `yaml:"min_pos_iou"`
 	// AllTiedLowQuality gives a low-quality match to ALL anchors tied at a
 	// ground truth's best IoU (mmdetection's gt_max_assign_all, default
 	// true); false gives it only to the first such anchor in anchor order.
-	AllTiedLowQuality bool
+	AllTiedLowQuality bool `yaml:"all_tied_low_quality"`
 	// IgnoreIoF: an anchor whose intersection with an ignore region (crowd
 	// or difficult box) covers more than IgnoreIoF of the anchor's area is
 	// ignored, unless it is positive (by IoU or as a low-quality match).
 	// Default 0.5; <= 0 disables ignore regions (they are still never
 	// ground truths). The reference GHM configuration used -1 (crowd boxes
 	// simply dropped).
-	IgnoreIoF float32
+	IgnoreIoF float32 `yaml:"ignore_iof"`
 	// IgnoreFirst applies ignore regions before matching, as mmdetection
 	// does: an anchor inside an ignore region is ignored even if it would be
 	// positive, and it takes no part in low-quality matching (its MaxIoU is
 	// reported as -1). Default false (positives win).
-	IgnoreFirst bool
+	IgnoreFirst bool `yaml:"ignore_first"`
 }
 
 // DefaultAssignConfig returns the RetinaNet assignment: positive at IoU >=

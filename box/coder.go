@@ -18,13 +18,13 @@ const DefaultWHRatioClip = 16.0 / 1000.0
 // Use DefaultCoder: the zero Coder has zero Stds.
 type Coder struct {
 	// Means are subtracted from the raw deltas when encoding. Default 0.
-	Means [4]float32
+	Means [4]float32 `yaml:"means"`
 	// Stds divide the raw deltas when encoding. Default 1 (GHM-R's mu =
 	// 0.02 assumes this scale).
-	Stds [4]float32
+	Stds [4]float32 `yaml:"stds"`
 	// WHRatioClip bounds the decoded size change: dw and dh are clamped to
 	// +-|log(WHRatioClip)|. Default 16/1000; <= 0 or >= 1 disables the clamp.
-	WHRatioClip float32
+	WHRatioClip float32 `yaml:"wh_ratio_clip"`
 }
 
 // DefaultCoder returns the reference coder: means 0, stds 1, clamp of dw, dh

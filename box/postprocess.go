@@ -10,22 +10,22 @@ import (
 type PostProcessConfig struct {
 	// PreNMSTopK is the number of (anchor, class) pairs kept per level
 	// before NMS (nms_pre). Default 1000; <= 0 keeps all.
-	PreNMSTopK int
+	PreNMSTopK int `yaml:"pre_nms_topk"`
 	// ScoreThresh: only pairs with probability > ScoreThresh (strictly, as
 	// mmdetection's score_thr) are candidates. Default 0.05.
-	ScoreThresh float32
+	ScoreThresh float32 `yaml:"score_thresh"`
 	// NMSIoU is the per-class NMS threshold: a box is suppressed by a
 	// higher-scored kept box of its class when their IoU is > NMSIoU.
 	// Default 0.5.
-	NMSIoU float32
+	NMSIoU float32 `yaml:"nms_iou"`
 	// MaxDetections is the most detections returned per image (max_per_img).
 	// Default 100; <= 0 returns all.
-	MaxDetections int
+	MaxDetections int `yaml:"max_detections"`
 	// MinSize: decoded, clipped boxes whose width or height is not > MinSize
 	// are dropped (mmdetection's min_bbox_size 0 drops empty boxes).
 	// Default 0; < 0 keeps boxes of any size. Boxes with NaN coordinates
 	// are always dropped.
-	MinSize float32
+	MinSize float32 `yaml:"min_size"`
 }
 
 // DefaultPostProcessConfig returns the reference inference settings: top 1000
