@@ -14,6 +14,7 @@ import (
 
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/support/exceptions"
 )
 
@@ -157,7 +158,7 @@ func Conv2D(x, w *Node, stride int, pad Padding, method ConvMethod) *Node {
 		exceptions.Panicf("nn.Conv2D: unknown method %d", int(method))
 	}
 	if gradMode == gradAutodiff {
-		return convForward(padSpatial(x, g.top, g.bottom, g.left, g.right), w, g, method)
+		return convForwardSlices(padSpatial(x, g.top, g.bottom, g.left, g.right), w, g, method)
 	}
 	return convCustomGrad(x, w, g, method)
 }
@@ -215,9 +216,10 @@ func im2col(xp *Node, kh, kw int, g convGeom) *Node {
 	return Reshape(Concatenate(taps, 3), b*g.ho*g.wo, kh*kw*cin)
 }
 
-// convForward computes the convolution of the already padded xp with
-// ConvShiftSum or ConvConcat (gradients by GoMLX's autodiff).
-func convForward(xp, w *Node, g convGeom, method ConvMethod) *Node {
+// convForwardSlices computes the convolution of the already padded xp with
+// ConvShiftSum or ConvConcat from Slice taps (gradients by GoMLX's
+// autodiff; the reference for the hand-written gradients).
+func convForwardSlices(xp, w *Node, g convGeom, method ConvMethod) *Node {
 	b, cin := xp.Shape().Dim(0), xp.Shape().Dim(3)
 	kh, kw, cout := w.Shape().Dim(0), w.Shape().Dim(1), w.Shape().Dim(3)
 	m := b * g.ho * g.wo
@@ -243,83 +245,222 @@ func convForward(xp, w *Node, g convGeom, method ConvMethod) *Node {
 type convGradMode int
 
 const (
-	// gradAutodiff: GoMLX's autodiff through slices, concatenation and
-	// matmuls (each tap's matmul gradient transposes the output gradient
-	// again, each tap's slice gradient pads a full-size tensor).
+	// gradAutodiff: GoMLX's autodiff through Slice, Concatenate and MatMul
+	// (Slice copies element by element; each tap's matmul gradient
+	// transposes the output gradient again; each tap's slice gradient pads a
+	// full-size tensor).
 	gradAutodiff convGradMode = iota
-	// gradPads: hand-written; the output gradient is transposed once and
-	// shared by the kernel gradients of all taps (or the im2col matrix is
-	// transposed when that is the smaller copy); the input gradient of each
-	// tap is padded back into place (strided pad) and summed.
+	// gradPads: hand-written. Taps are cropped with block copies (Pad with
+	// negative amounts) and reused by the backward pass; the output gradient
+	// is transposed once and shared by the kernel gradients of all taps (or
+	// the im2col matrix is transposed when that is the smaller copy); the
+	// input gradient of each tap is padded back into place and summed.
 	gradPads
 )
 
 // gradMode is the gradient used by Conv2D; the benchmarks switch it.
 var gradMode = gradPads
 
+// crop returns x[:, top:top+h, left:left+w, :] as a Pad with negative
+// amounts: the pure-Go backend's Pad copies contiguous blocks, its Slice
+// element by element. It has no usable gradient (GoMLX's Pad gradient
+// assumes non-negative padding): use it only where the gradient is written
+// by hand.
+func crop(x *Node, top, left, h, w int) *Node {
+	return Pad(x, ScalarZero(x.Graph(), x.DType()), compute.PadAxis{},
+		compute.PadAxis{Start: -top, End: top + h - x.Shape().Dim(1)},
+		compute.PadAxis{Start: -left, End: left + w - x.Shape().Dim(2)},
+		compute.PadAxis{})
+}
+
+// tapper extracts the kh*kw strided windows ("taps") of an input padded for
+// a convolution with Gather, which copies contiguous blocks (a row of the
+// window for stride 1, a pixel for stride 2); GoMLX's Slice copies element
+// by element on the pure-Go backend. For stride s the padded input is
+// extended (or cut) to s*((k-1)/s + out) rows and columns and viewed as
+// [B*Hp/s, s, Wp/s, s*C], so that every tap is a rectangular block.
+type tapper struct {
+	xp        *Node // padded (and extended) input [B, hp, wp, C]
+	view      *Node // xp as [B*hp/s, s, wp/s, s*C]
+	g         convGeom
+	hp, wp, c int
+	batch     int
+	kh, kw    int
+	inH, inW  int // unpadded input size
+	top, left int // padding before
+	extBottom int // padding after, rows (negative: rows never read are cut)
+	extRight  int // padding after, columns
+}
+
+// newTapper pads x for the geometry g and a kh x kw kernel.
+func newTapper(x *Node, g convGeom, kh, kw int) *tapper {
+	s := g.stride
+	t := &tapper{g: g, kh: kh, kw: kw, c: x.Shape().Dim(3), batch: x.Shape().Dim(0),
+		inH: x.Shape().Dim(1), inW: x.Shape().Dim(2), top: g.top, left: g.left}
+	t.hp = s * ((kh-1)/s + g.ho)
+	t.wp = s * ((kw-1)/s + g.wo)
+	t.extBottom = t.hp - t.inH - g.top
+	t.extRight = t.wp - t.inW - g.left
+	t.xp = x
+	if g.top != 0 || t.extBottom != 0 || g.left != 0 || t.extRight != 0 {
+		// Negative amounts cut; GoMLX differentiates them wrongly, so cut
+		// with a Slice first (rare: only when a stride leaves input rows unread).
+		if t.extBottom < 0 || t.extRight < 0 {
+			x = Slice(x, AxisRange(), AxisRange(0, t.inH+min(t.extBottom, 0)), AxisRange(0, t.inW+min(t.extRight, 0)))
+		}
+		t.xp = padSpatial(x, g.top, max(t.extBottom, 0), g.left, max(t.extRight, 0))
+	}
+	t.view = Reshape(t.xp, t.batch*t.hp/s, s, t.wp/s, s*t.c)
+	return t
+}
+
+// tap returns window (i, j): [B, ho, wo, C].
+func (t *tapper) tap(i, j int) *Node {
+	s, ho, wo := t.g.stride, t.g.ho, t.g.wo
+	if s == 1 && i == 0 && j == 0 && t.hp == ho && t.wp == wo {
+		return t.xp
+	}
+	hq := t.hp / s
+	starts := make([]int32, 0, t.batch*ho*4)
+	for b := range t.batch {
+		for y := range ho {
+			starts = append(starts, int32(b*hq+i/s+y), int32(i%s), int32(j/s), int32((j%s)*t.c))
+		}
+	}
+	idx := Const(t.xp.Graph(), tensors.FromFlatDataAndDimensions(starts, t.batch*ho, 4))
+	y := GatherSlices(t.view, []int{0, 1, 2, 3}, idx, []int{1, 1, wo, t.c}, true)
+	return Reshape(y, t.batch, ho, wo, t.c)
+}
+
+// untap places d [B, ho, wo, C] where tap (i, j) was read, zeros elsewhere:
+// [B, hp, wp, C] (the transpose of tap).
+func (t *tapper) untap(d *Node, i, j int) *Node {
+	s, ho, wo := t.g.stride, t.g.ho, t.g.wo
+	zero := ScalarZero(d.Graph(), d.DType())
+	if s == 1 {
+		return Pad(d, zero, compute.PadAxis{},
+			compute.PadAxis{Start: i, End: t.hp - i - ho},
+			compute.PadAxis{Start: j, End: t.wp - j - wo}, compute.PadAxis{})
+	}
+	hq, wq := t.hp/s, t.wp/s
+	y := Pad(Reshape(d, t.batch, ho, 1, wo, t.c), zero, compute.PadAxis{},
+		compute.PadAxis{Start: i / s, End: hq - i/s - ho},
+		compute.PadAxis{Start: i % s, End: s - 1 - i%s},
+		compute.PadAxis{Start: j / s, End: wq - j/s - wo},
+		compute.PadAxis{Start: (j % s) * t.c, End: (s - 1 - j%s) * t.c})
+	return Reshape(y, t.batch, t.hp, t.wp, t.c)
+}
+
+// unpad crops a gradient w.r.t. the padded input [B, hp, wp, C] to the
+// input [B, H, W, C] (zero rows where the extended input was cut).
+func (t *tapper) unpad(dxp *Node) *Node {
+	return Pad(dxp, ScalarZero(dxp.Graph(), dxp.DType()), compute.PadAxis{},
+		compute.PadAxis{Start: -t.top, End: -t.extBottom},
+		compute.PadAxis{Start: -t.left, End: -t.extRight}, compute.PadAxis{})
+}
+
+// taps returns all windows in kernel order (i, j).
+func (t *tapper) taps() []*Node {
+	out := make([]*Node, 0, t.kh*t.kw)
+	for i := range t.kh {
+		for j := range t.kw {
+			out = append(out, t.tap(i, j))
+		}
+	}
+	return out
+}
+
+// convTaps computes the convolution from the taps: one matmul of their
+// concatenation (ConvConcat, returned as cols [m, kh*kw*Cin]) or a sum of
+// one matmul per tap (ConvShiftSum).
+func convTaps(taps []*Node, w *Node, g convGeom, method ConvMethod) (y, cols *Node) {
+	b, cin := taps[0].Shape().Dim(0), taps[0].Shape().Dim(3)
+	kh, kw, cout := w.Shape().Dim(0), w.Shape().Dim(1), w.Shape().Dim(3)
+	m := b * g.ho * g.wo
+	if method == ConvConcat {
+		cols = Reshape(Concatenate(taps, 3), m, kh*kw*cin)
+		return Reshape(MatMul(cols, Reshape(w, kh*kw*cin, cout)), b, g.ho, g.wo, cout), cols
+	}
+	var sum *Node
+	for t, tp := range taps {
+		i, j := t/kw, t%kw
+		y := MatMul(Reshape(tp, m, cin), Reshape(Slice(w, AxisElem(i), AxisElem(j)), cin, cout))
+		if sum == nil {
+			sum = y
+		} else {
+			sum = Add(sum, y)
+		}
+	}
+	return Reshape(sum, b, g.ho, g.wo, cout), nil
+}
+
 // convCustomGrad is the convolution of x (padded inside) with hand-written
 // gradients (see convGradMode).
 func convCustomGrad(x, w *Node, g convGeom, method ConvMethod) *Node {
-	b, h, wd, cin := x.Shape().Dim(0), x.Shape().Dim(1), x.Shape().Dim(2), x.Shape().Dim(3)
+	b, cin := x.Shape().Dim(0), x.Shape().Dim(3)
 	kh, kw, cout := w.Shape().Dim(0), w.Shape().Dim(1), w.Shape().Dim(3)
 	m := b * g.ho * g.wo
+	var (
+		tp   *tapper
+		taps []*Node
+		cols *Node
+	)
 	forward := func(in []*Node) *Node {
-		return convForward(padSpatial(in[0], g.top, g.bottom, g.left, g.right), in[1], g, method)
+		tp = newTapper(in[0], g, kh, kw)
+		taps = tp.taps()
+		var y *Node
+		y, cols = convTaps(taps, in[1], g, method)
+		return y
 	}
 	grad := func(in []*Node, _, v *Node) []*Node {
-		x, w := in[0], in[1]
-		xp := padSpatial(x, g.top, g.bottom, g.left, g.right)
+		w := in[1]
 		v2 := Reshape(v, m, cout)
 
-		// Kernel gradient dW = A^T v, for A the im2col matrix [m, kh*kw*cin].
-		// The matmul kernels want the contracted axis last on the left: either
-		// transpose v once ([cout, m], shared by all taps) and transpose the
-		// small result (v^T A)^T, or transpose A. Pick the smaller copy.
+		// Kernel gradient dW = A^T v, for A the im2col matrix [m, kh*kw*cin]
+		// (the forward's taps are reused). The matmul kernels want the
+		// contracted axis last on the left: either transpose v once
+		// ([cout, m], shared by all taps) and transpose the small result
+		// (v^T A)^T, or transpose A. Pick the smaller copy.
 		var dw *Node
 		k := kh * kw * cin
 		if m*cout+k*cout <= m*k {
 			vT := Transpose(v2, 0, 1) // [cout, m]
-			if method == ConvConcat {
-				dw = Reshape(MatMul(vT, im2col(xp, kh, kw, g)), cout, kh, kw, cin)
+			if cols != nil {
+				dw = Reshape(MatMul(vT, cols), cout, kh, kw, cin)
 				dw = TransposeAllAxes(dw, 1, 2, 3, 0)
 			} else {
 				dws := make([]*Node, 0, kh*kw)
-				for i := range kh {
-					for j := range kw {
-						dws = append(dws, MatMul(vT, Reshape(tap(xp, i, j, g), m, cin))) // [cout, cin]
-					}
+				for _, t := range taps {
+					dws = append(dws, MatMul(vT, Reshape(t, m, cin))) // [cout, cin]
 				}
 				dw = Reshape(Concatenate(dws, 0), kh, kw, cout, cin)
 				dw = TransposeAllAxes(dw, 0, 1, 3, 2)
 			}
 		} else {
-			dw = Reshape(MatMul(Transpose(im2col(xp, kh, kw, g), 0, 1), v2), kh, kw, cin, cout)
+			a := cols
+			if a == nil {
+				a = Reshape(Concatenate(taps, 3), m, k)
+			}
+			dw = Reshape(MatMul(Transpose(a, 0, 1), v2), kh, kw, cin, cout)
 		}
 
-		// Input gradient: each tap's v W_ij^T padded back into place.
-		hp, wp := h+g.top+g.bottom, wd+g.left+g.right
-		zero := ScalarZero(x.Graph(), x.DType())
-		var dxp *Node
-		var dcols *Node
+		// Input gradient: each tap's gradient placed back and summed.
+		var dxp, dcols *Node
 		if method == ConvConcat {
-			dcols = Reshape(DotGeneral(v2, []int{1}, nil, Reshape(w, kh*kw*cin, cout), []int{1}, nil),
-				b, g.ho, g.wo, kh*kw*cin)
+			dcols = Reshape(DotGeneral(v2, []int{1}, nil, Reshape(w, k, cout), []int{1}, nil), b, g.ho, g.wo, k)
 		}
 		for i := range kh {
 			for j := range kw {
 				var da *Node
 				if method == ConvConcat {
 					t := i*kw + j
-					da = Slice(dcols, AxisRange(), AxisRange(), AxisRange(), AxisRange(t*cin, (t+1)*cin))
+					da = Pad(dcols, ScalarZero(v.Graph(), v.DType()), compute.PadAxis{}, compute.PadAxis{},
+						compute.PadAxis{}, compute.PadAxis{Start: -t * cin, End: (t+1)*cin - k})
 				} else {
 					wt := Reshape(Slice(w, AxisElem(i), AxisElem(j)), cin, cout)
 					da = Reshape(DotGeneral(v2, []int{1}, nil, wt, []int{1}, nil), b, g.ho, g.wo, cin)
 				}
-				// The inverse of tap(): a pad with interior stride-1.
-				p := Pad(da, zero, compute.PadAxis{},
-					compute.PadAxis{Start: i, End: hp - (i + (g.ho-1)*g.stride + 1), Interior: g.stride - 1},
-					compute.PadAxis{Start: j, End: wp - (j + (g.wo-1)*g.stride + 1), Interior: g.stride - 1},
-					compute.PadAxis{})
+				p := tp.untap(da, i, j)
 				if dxp == nil {
 					dxp = p
 				} else {
@@ -327,8 +468,7 @@ func convCustomGrad(x, w *Node, g convGeom, method ConvMethod) *Node {
 				}
 			}
 		}
-		dx := Slice(dxp, AxisRange(), AxisRange(g.top, g.top+h), AxisRange(g.left, g.left+wd))
-		return []*Node{dx, dw}
+		return []*Node{tp.unpad(dxp), dw}
 	}
 	return WithCustomGradient([]*Node{x, w}, forward, grad)
 }

@@ -201,3 +201,30 @@ func BenchmarkReLU(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDepthwise compares Slice and Gather taps for a depthwise 3x3
+// convolution on [4,64,64,64] (stride 1 and 2), forward+backward.
+func BenchmarkDepthwise(b *testing.B) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	x := randTensor(rng, 4, 64, 64, 64)
+	w := randTensor(rng, 3, 3, 1, 64)
+	for _, stride := range []int{1, 2} {
+		for _, gather := range []bool{false, true} {
+			old := depthwiseGatherTaps
+			depthwiseGatherTaps = gather
+			e, err := NewExec(backend.MustNew(""), func(x, w *Node) []*Node {
+				return Gradient(ReduceAllSum(DepthwiseConv2D(x, w, stride, PadSymmetric)), x, w)
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			runExec(e, x, w)
+			depthwiseGatherTaps = old
+			b.Run(fmt.Sprintf("s%d/gather=%v", stride, gather), func(b *testing.B) {
+				for range b.N {
+					runExec(e, x, w)
+				}
+			})
+		}
+	}
+}

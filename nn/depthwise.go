@@ -22,12 +22,19 @@ func DepthwiseConv2D(x, w *Node, stride int, pad Padding) *Node {
 	if g.ho < 1 || g.wo < 1 {
 		exceptions.Panicf("nn.DepthwiseConv2D: input %s too small for kernel %dx%d with %s padding", x.Shape(), kh, kw, pad)
 	}
-	xp := padSpatial(x, g.top, g.bottom, g.left, g.right)
+	var tapAt func(i, j int) *Node
+	if depthwiseGatherTaps {
+		tp := newTapper(x, g, kh, kw)
+		tapAt = tp.tap
+	} else {
+		xp := padSpatial(x, g.top, g.bottom, g.left, g.right)
+		tapAt = func(i, j int) *Node { return tap(xp, i, j, g) }
+	}
 	var y *Node
 	for i := range kh {
 		for j := range kw {
 			wt := Reshape(Slice(w, AxisElem(i), AxisElem(j)), 1, 1, 1, c)
-			t := Mul(tap(xp, i, j, g), wt)
+			t := Mul(tapAt(i, j), wt)
 			if y == nil {
 				y = t
 			} else {
@@ -37,6 +44,9 @@ func DepthwiseConv2D(x, w *Node, stride int, pad Padding) *Node {
 	}
 	return y
 }
+
+// depthwiseGatherTaps selects Gather taps (else Slice); benchmarks switch it.
+var depthwiseGatherTaps = true
 
 // depthwiseBuiltin is the same convolution with GoMLX's ConvGeneral (tests).
 func depthwiseBuiltin(x, w *Node, stride int, pad Padding) *Node {

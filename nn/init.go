@@ -130,11 +130,21 @@ func splitMix64(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
-// Variable returns the float32 variable name under scope with the given
-// dimensions, created (on first use) with init seeded by VariableSeed.
-// Calling it again with the same scope path and name returns the same
-// variable: this is how layers share weights.
+// ParamDType is the Store parameter holding the dtype (dtypes.DType) of the
+// variables created by this package; see SetDType.
+const ParamDType = "ghmdet_variable_dtype"
+
+// SetDType sets the dtype of the variables created under scope (default
+// float32; float64 serves numerical gradient checks).
+func SetDType(scope *mlmodel.Scope, dtype dtypes.DType) {
+	scope.SetParam(ParamDType, dtype)
+}
+
+// Variable returns the variable name under scope with the given dimensions
+// (float32 unless SetDType says otherwise), created on first use with init
+// seeded by VariableSeed. Calling it again with the same scope path and name
+// returns the same variable: this is how layers share weights.
 func Variable(scope *mlmodel.Scope, name string, init Init, dims ...int) *mlmodel.Variable {
-	shape := shapes.Make(dtypes.Float32, dims...)
+	shape := shapes.Make(mlmodel.GetParamOr(scope, ParamDType, dtypes.Float32), dims...)
 	return scope.WithInitializer(init.Initializer(VariableSeed(scope, name))).VariableWithShape(name, shape)
 }

@@ -1,11 +1,13 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/ghmdet/ghmdet/internal/backend"
+	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
@@ -78,7 +80,21 @@ func TestDepthwiseDirect(t *testing.T) {
 	assertClose(t, "depthwise", got, tensors.FromFlatDataAndDimensions(want, bs, ho, wo, c), 1e-5)
 }
 
+// withDiagMax runs f with GroupNormDiagMaxChannels set to both paths.
+func withDiagMax(t *testing.T, f func(t *testing.T)) {
+	old := GroupNormDiagMaxChannels
+	defer func() { GroupNormDiagMaxChannels = old }()
+	for _, v := range []int{64, 0} {
+		GroupNormDiagMaxChannels = v
+		t.Run(fmt.Sprintf("diagmax=%d", v), f)
+	}
+}
+
 func TestGroupNormMatchesReference(t *testing.T) {
+	withDiagMax(t, testGroupNormMatchesReference)
+}
+
+func testGroupNormMatchesReference(t *testing.T) {
 	b := backend.MustNew("")
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, c := range []struct{ batch, h, w, ch, groups int }{{2, 4, 3, 8, 4}, {1, 5, 5, 6, 3}, {3, 2, 2, 4, 1}} {
@@ -352,4 +368,66 @@ func equal(a, b []float32) bool {
 		}
 	}
 	return true
+}
+
+// TestNormGradients compares the gradients of GroupNorm and training-mode
+// BatchNorm (w.r.t. the input and gamma) with central finite differences in
+// float64.
+func TestNormGradients(t *testing.T) {
+	withDiagMax(t, testNormGradients)
+}
+
+func testNormGradients(t *testing.T) {
+	b := backend.MustNew("")
+	rng := rand.New(rand.NewPCG(15, 16))
+	const n, h, w, c = 2, 3, 3, 4
+	xs := make([]float64, n*h*w*c)
+	rs := make([]float64, len(xs))
+	for i := range xs {
+		xs[i], rs[i] = rng.NormFloat64()*2+1, rng.NormFloat64()
+	}
+	r := tensors.FromFlatDataAndDimensions(rs, n, h, w, c)
+	for _, kind := range []NormKind{NormGN, NormBN} {
+		store := mlmodel.NewStore()
+		SetDType(store.RootScope(), dtypes.Float64)
+		e, err := mlmodel.NewExec(b, store, func(scope *mlmodel.Scope, x, r *Node) []*Node {
+			scope.SetTraining(x.Graph(), true)
+			y := Norm{Kind: kind, Groups: 2}.Apply(scope.In("norm"), x)
+			// Make gamma matter: a non-uniform projection of y.
+			loss := ReduceAllSum(Mul(Mul(y, y), r))
+			gamma := store.GetVariable("/norm/gamma").NodeValue(x.Graph())
+			g := Gradient(loss, x, gamma)
+			return []*Node{loss, g[0], g[1]}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lossAt := func(xv []float64) float64 {
+			out := e.MustExec(tensors.FromFlatDataAndDimensions(xv, n, h, w, c), r)
+			return tensors.ToScalar[float64](out[0])
+		}
+		out := e.MustExec(tensors.FromFlatDataAndDimensions(xs, n, h, w, c), r)
+		var dx []float64
+		tensors.ConstFlatData(out[1], func(d []float64) { dx = append(dx, d...) })
+		const eps = 1e-6
+		for _, i := range []int{0, 7, 19, 35, 50, 71} {
+			xp := append([]float64(nil), xs...)
+			xm := append([]float64(nil), xs...)
+			xp[i] += eps
+			xm[i] -= eps
+			num := (lossAt(xp) - lossAt(xm)) / (2 * eps)
+			if math.Abs(num-dx[i]) > 1e-6*math.Max(1, math.Abs(num)) {
+				t.Errorf("%s: d loss/d x[%d] = %g, finite differences %g", kind, i, dx[i], num)
+			}
+		}
+		var dg []float64
+		tensors.ConstFlatData(out[2], func(d []float64) { dg = append(dg, d...) })
+		allZero := true
+		for _, v := range dg {
+			allZero = allZero && v == 0
+		}
+		if allZero {
+			t.Errorf("%s: zero gradient for gamma", kind)
+		}
+	}
 }
