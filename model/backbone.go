@@ -15,14 +15,14 @@ import (
 
 // convBN is a bias-free convolution followed by the backbone norm under
 // scopes convName and bnName of scope.
-func convBN(scope *mlmodel.Scope, x *Node, norm nn.NormKind, convName, bnName string, out, k, stride int) *Node {
+func convBN(scope *mlmodel.Scope, x *Node, norm nn.Norm, convName, bnName string, out, k, stride int) *Node {
 	y := nn.Conv{Out: out, Kernel: k, Stride: stride}.Apply(scope.In("%s", convName), x)
-	return nn.Norm{Kind: norm}.Apply(scope.In("%s", bnName), y)
+	return norm.Apply(scope.In("%s", bnName), y)
 }
 
 // basicBlock is ResNet's two-3x3 block with identity or 1x1 projection
 // shortcut.
-func basicBlock(scope *mlmodel.Scope, x *Node, norm nn.NormKind, out, stride int) *Node {
+func basicBlock(scope *mlmodel.Scope, x *Node, norm nn.Norm, out, stride int) *Node {
 	y := nn.ReLU(convBN(scope, x, norm, "conv1", "bn1", out, 3, stride))
 	y = convBN(scope, y, norm, "conv2", "bn2", out, 3, 1)
 	return nn.ReLU(Add(y, shortcut(scope, x, norm, out, stride)))
@@ -30,7 +30,7 @@ func basicBlock(scope *mlmodel.Scope, x *Node, norm nn.NormKind, out, stride int
 
 // bottleneck is ResNet v1.5's 1x1-3x3-1x1 block (stride on the 3x3, as
 // torchvision), expansion 4.
-func bottleneck(scope *mlmodel.Scope, x *Node, norm nn.NormKind, width, stride int) *Node {
+func bottleneck(scope *mlmodel.Scope, x *Node, norm nn.Norm, width, stride int) *Node {
 	y := nn.ReLU(convBN(scope, x, norm, "conv1", "bn1", width, 1, 1))
 	y = nn.ReLU(convBN(scope, y, norm, "conv2", "bn2", width, 3, stride))
 	y = convBN(scope, y, norm, "conv3", "bn3", 4*width, 1, 1)
@@ -39,7 +39,7 @@ func bottleneck(scope *mlmodel.Scope, x *Node, norm nn.NormKind, width, stride i
 
 // shortcut is the identity, or a strided 1x1 conv + norm when the shape
 // changes ("downsample/0" and "downsample/1").
-func shortcut(scope *mlmodel.Scope, x *Node, norm nn.NormKind, out, stride int) *Node {
+func shortcut(scope *mlmodel.Scope, x *Node, norm nn.Norm, out, stride int) *Node {
 	if stride == 1 && x.Shape().Dim(3) == out {
 		return x
 	}
@@ -50,6 +50,12 @@ func shortcut(scope *mlmodel.Scope, x *Node, norm nn.NormKind, out, stride int) 
 // backboneFeatures are the outputs the FPN uses.
 type backboneFeatures struct {
 	C3, C4, C5 *Node
+}
+
+// stageNorm is the backbone norm of stage s (0 = stem), frozen (running
+// statistics for "bn") when the stage is.
+func stageNorm(cfg Config, s int) nn.Norm {
+	return nn.Norm{Kind: cfg.Norm, Frozen: s <= cfg.FrozenStages}
 }
 
 // freeze marks the variables under scope non-trainable and stops the
@@ -74,7 +80,7 @@ func resNet(scope *mlmodel.Scope, cfg Config, x *Node) backboneFeatures {
 		exceptions.Panicf("model: backbone %q is not a ResNet", cfg.Backbone)
 	}
 	stem := scope.In("stem")
-	y := nn.ReLU(convBN(stem, x, cfg.Norm, "conv1", "bn1", 64, 7, 2))
+	y := nn.ReLU(convBN(stem, x, stageNorm(cfg, 0), "conv1", "bn1", 64, 7, 2))
 	y = nn.MaxPool2D(y, 3, 2, nn.PadSymmetric)
 	if cfg.FrozenStages >= 0 {
 		y = freeze(stem, y)
@@ -89,9 +95,9 @@ func resNet(scope *mlmodel.Scope, cfg Config, x *Node) backboneFeatures {
 				stride = 2
 			}
 			if bottle {
-				y = bottleneck(layer.In("%d", b), y, cfg.Norm, width, stride)
+				y = bottleneck(layer.In("%d", b), y, stageNorm(cfg, s+1), width, stride)
 			} else {
-				y = basicBlock(layer.In("%d", b), y, cfg.Norm, width, stride)
+				y = basicBlock(layer.In("%d", b), y, stageNorm(cfg, s+1), width, stride)
 			}
 		}
 		if s+1 <= cfg.FrozenStages {
@@ -116,7 +122,7 @@ func resNet(scope *mlmodel.Scope, cfg Config, x *Node) backboneFeatures {
 func tinyNet(scope *mlmodel.Scope, cfg Config, x *Node) backboneFeatures {
 	widths, blocks := cfg.tinyWidths(), cfg.tinyBlocks()
 	stem := scope.In("stem")
-	y := nn.ReLU(convBN(stem, x, cfg.Norm, "conv1", "bn1", widths[0], 3, 2))
+	y := nn.ReLU(convBN(stem, x, stageNorm(cfg, 0), "conv1", "bn1", widths[0], 3, 2))
 	if cfg.FrozenStages >= 0 {
 		y = freeze(stem, y)
 	}
@@ -128,7 +134,7 @@ func tinyNet(scope *mlmodel.Scope, cfg Config, x *Node) backboneFeatures {
 			if b == 0 {
 				stride = 2
 			}
-			y = basicBlock(layer.In("%d", b), y, cfg.Norm, widths[s], stride)
+			y = basicBlock(layer.In("%d", b), y, stageNorm(cfg, s+1), widths[s], stride)
 		}
 		if s+1 <= cfg.FrozenStages {
 			y = freeze(layer, y)

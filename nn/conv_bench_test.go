@@ -175,6 +175,26 @@ func minTime(n int, f func()) time.Duration {
 	return best
 }
 
+// BenchmarkConvBuiltin times GoMLX's ConvGeneral on a mid-size layer
+// (3x3, 64->64, 32x32, batch 4) for comparison with BenchmarkConvChoice.
+func BenchmarkConvBuiltin(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x, w := randTensor(rng, 4, 32, 32, 64), randTensor(rng, 3, 3, 64, 64)
+	fwd, bwd := convExecs(b, ConvBuiltin, 1)
+	for _, m := range []struct {
+		name string
+		e    *Exec
+	}{{"fwd", fwd}, {"fwdbwd", bwd}} {
+		b.Run(m.name, func(b *testing.B) {
+			runExec(m.e, x, w)
+			b.ResetTimer()
+			for range b.N {
+				runExec(m.e, x, w)
+			}
+		})
+	}
+}
+
 // BenchmarkReLU compares ReLU gradients on a [2,64,64,256] tensor
 // (forward+backward).
 func BenchmarkReLU(b *testing.B) {

@@ -192,6 +192,22 @@ func TestBatchNorm(t *testing.T) {
 		t.Errorf("inference bn = %g, want %g (running statistics)", y[0], want)
 	}
 
+	// A frozen bn keeps and uses its running statistics in training graphs.
+	frozen, err := mlmodel.NewExec(b, store, func(scope *mlmodel.Scope, x *Node) *Node {
+		scope.SetTraining(x.Graph(), true)
+		return Norm{Kind: NormBN, Frozen: true}.Apply(scope.In("bn"), x)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y = flat(frozen.MustExec(x)[0])
+	if math.Abs(float64(y[0])-want) > 1e-5 {
+		t.Errorf("frozen bn in a training graph = %g, want %g (running statistics)", y[0], want)
+	}
+	if m := flat(store.GetVariable("/bn/mean").MustValue()); math.Abs(float64(m[0])-0.4) > 1e-6 {
+		t.Errorf("frozen bn changed its running mean to %v", m)
+	}
+
 	fstore := mlmodel.NewStore()
 	scope := fstore.RootScope().In("fbn")
 	for name, v := range map[string][]float32{"gamma": {2, 1}, "beta": {1, 0}, "mean": {3, 0}, "variance": {4, 1}} {

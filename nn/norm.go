@@ -53,6 +53,9 @@ type Norm struct {
 	// Momentum of the running statistics of NormBN (PyTorch convention:
 	// running = (1-m)*running + m*batch); 0 means 0.1.
 	Momentum float64
+	// Frozen makes NormBN use (and keep) its running statistics in training
+	// graphs too, as a frozen stage of a network does (PyTorch's eval mode).
+	Frozen bool
 }
 
 // Apply normalises x [B,H,W,C]. Variables are created under scope:
@@ -69,6 +72,9 @@ func (n Norm) Apply(scope *mlmodel.Scope, x *Node) *Node {
 	case NormFrozenBN:
 		return FrozenBatchNorm(scope, x, eps)
 	case NormBN:
+		if n.Frozen {
+			return batchNormRunning(scope, x, eps)
+		}
 		m := n.Momentum
 		if m == 0 {
 			m = 0.1
@@ -116,21 +122,28 @@ func FrozenBatchNorm(scope *mlmodel.Scope, x *Node, eps float64) *Node {
 // it uses the running statistics. gamma and beta are trainable.
 func BatchNorm(scope *mlmodel.Scope, x *Node, momentum, eps float64) *Node {
 	c := x.Shape().Dim(-1)
+	g := x.Graph()
+	if !scope.IsTraining(g) {
+		return batchNormRunning(scope, x, eps)
+	}
+	gamma, beta, runMean, runVar := bnVariables(scope, c)
+	mean := ReduceMean(x, 0, 1, 2)
+	centred := Sub(x, Reshape(mean, 1, 1, 1, c))
+	variance := ReduceMean(Square(centred), 0, 1, 2)
+	n := float64(x.Shape().Size() / c)
+	unbiased := MulScalar(StopGradient(variance), n/max(n-1, 1))
+	runMean.SetNodeValue(Add(MulScalar(runMean.NodeValue(g), 1-momentum), MulScalar(StopGradient(mean), momentum)))
+	runVar.SetNodeValue(Add(MulScalar(runVar.NodeValue(g), 1-momentum), MulScalar(unbiased, momentum)))
+	y := Mul(centred, Reshape(invSqrt(AddScalar(variance, eps)), 1, 1, 1, c))
+	return Add(Mul(y, Reshape(gamma.NodeValue(g), 1, 1, 1, c)), Reshape(beta.NodeValue(g), 1, 1, 1, c))
+}
+
+// batchNormRunning is batch-norm with the running statistics.
+func batchNormRunning(scope *mlmodel.Scope, x *Node, eps float64) *Node {
+	c := x.Shape().Dim(-1)
 	gamma, beta, runMean, runVar := bnVariables(scope, c)
 	g := x.Graph()
-	var mean, variance *Node
-	if scope.IsTraining(g) {
-		mean = ReduceMean(x, 0, 1, 2)
-		centred := Sub(x, Reshape(mean, 1, 1, 1, c))
-		variance = ReduceMean(Square(centred), 0, 1, 2)
-		n := float64(x.Shape().Size() / c)
-		unbiased := MulScalar(StopGradient(variance), n/max(n-1, 1))
-		runMean.SetNodeValue(Add(MulScalar(runMean.NodeValue(g), 1-momentum), MulScalar(StopGradient(mean), momentum)))
-		runVar.SetNodeValue(Add(MulScalar(runVar.NodeValue(g), 1-momentum), MulScalar(unbiased, momentum)))
-		y := Mul(centred, Reshape(invSqrt(AddScalar(variance, eps)), 1, 1, 1, c))
-		return Add(Mul(y, Reshape(gamma.NodeValue(g), 1, 1, 1, c)), Reshape(beta.NodeValue(g), 1, 1, 1, c))
-	}
-	mean, variance = runMean.NodeValue(g), runVar.NodeValue(g)
+	mean, variance := runMean.NodeValue(g), runVar.NodeValue(g)
 	scale := Mul(gamma.NodeValue(g), invSqrt(AddScalar(variance, eps)))
 	shift := Sub(beta.NodeValue(g), Mul(mean, scale))
 	return Add(Mul(x, Reshape(scale, 1, 1, 1, c)), Reshape(shift, 1, 1, 1, c))
