@@ -9,6 +9,7 @@ import (
 	"github.com/ghmdet/ghmdet/internal/backend"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 )
 
 // convCase is one convolution layer size for the benchmarks.
@@ -243,6 +244,42 @@ func BenchmarkDepthwise(b *testing.B) {
 			b.Run(fmt.Sprintf("s%d/gather=%v", stride, gather), func(b *testing.B) {
 				for range b.N {
 					runExec(e, x, w)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkGroupNorm compares GroupNorm's matmul form (hand-written
+// gradient) with groupNormAutodiff, forward+backward, at several widths.
+func BenchmarkGroupNorm(b *testing.B) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	old := GroupNormDiagMaxChannels
+	GroupNormDiagMaxChannels = 1 << 20 // measure the matmul form at every width
+	defer func() { GroupNormDiagMaxChannels = old }()
+	for _, dims := range [][4]int{{4, 128, 128, 16}, {4, 32, 32, 64}, {2, 64, 64, 256}} {
+		x := randTensor(rng, dims[:]...)
+		for _, impl := range []struct {
+			name string
+			fn   func(*mlmodel.Scope, *Node, int, float64) *Node
+		}{{"autodiff", groupNormAutodiff}, {"matmul", GroupNorm}} {
+			e, err := mlmodel.NewExec(backend.MustNew(""), mlmodel.NewStore(), func(scope *mlmodel.Scope, x *Node) []*Node {
+				scope.SetTraining(x.Graph(), true)
+				y := impl.fn(scope.In("gn"), x, DefaultGroups(dims[3]), 1e-5)
+				return []*Node{Gradient(ReduceAllSum(Mul(y, y)), x)[0]}
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			run := func() {
+				for _, t := range e.MustExec(x) {
+					t.FinalizeAll()
+				}
+			}
+			run()
+			b.Run(fmt.Sprintf("%v/%s", dims, impl.name), func(b *testing.B) {
+				for range b.N {
+					run()
 				}
 			})
 		}
