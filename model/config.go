@@ -7,6 +7,14 @@
 // logits [B, H_l*W_l*A, K] and box deltas [B, H_l*W_l*A, 4], flattened in the
 // order row y, column x, anchor a: the order in which the box package
 // generates anchors (level, y, x, a with a = ratioIndex*3 + scaleIndex).
+//
+// Presets (Preset, PresetNames): "reference" (ResNet-50, frozen batch-norm,
+// stem and stage 1 frozen, FPN 256, 4 head convs of 256, 1333x800, 80
+// classes) and "cpu" (tiny backbone with group-norm, FPN 64, 2 head convs of
+// 64, 256x256). Measured on 2 cores (BenchmarkCPUPreset,
+// BenchmarkResNet50FPN): the cpu preset at batch 4 takes about 0.07 s
+// forward and 0.2 s forward+backward; the reference network at 512x512,
+// batch 1, about 1.6 s forward and 5 s forward+backward.
 package model
 
 import (
