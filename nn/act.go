@@ -49,8 +49,10 @@ func ReLU6(x *Node) *Node {
 }
 
 // MaxPool2D is a k x k max-pool with the given stride over x [B,H,W,C] as
-// k*k strided slices combined with Max (no Gather); padding is filled with
-// the lowest float so it never wins (PyTorch's semantics). ResNet's stem uses
+// k*k strided windows (block-copying Gather taps, as the convolutions)
+// combined with Max; padding is filled with the lowest float so it never
+// wins (PyTorch's semantics). Gradients by GoMLX (through Max: ties send
+// the gradient to the earlier window). ResNet's stem uses
 // k=3, stride 2, PadSymmetric.
 func MaxPool2D(x *Node, k, stride int, pad Padding) *Node {
 	if x.Rank() != 4 {
@@ -60,15 +62,11 @@ func MaxPool2D(x *Node, k, stride int, pad Padding) *Node {
 	g.top, g.bottom, g.ho = PadAmounts(x.Shape().Dim(1), k, stride, pad)
 	g.left, g.right, g.wo = PadAmounts(x.Shape().Dim(2), k, stride, pad)
 	g.stride = stride
-	xp := x
-	if g.top+g.bottom+g.left+g.right > 0 {
-		low := Scalar(x.Graph(), x.DType(), -math.MaxFloat32)
-		xp = Pad(x, low, padAxes(g)...)
-	}
+	tp := newTapperFill(x, g, k, k, Scalar(x.Graph(), x.DType(), -math.MaxFloat32))
 	var y *Node
 	for i := range k {
 		for j := range k {
-			t := tap(xp, i, j, g)
+			t := tp.tap(i, j)
 			if y == nil {
 				y = t
 			} else {

@@ -202,11 +202,6 @@ func padSpatial(x *Node, top, bottom, left, right int) *Node {
 		compute.PadAxis{Start: left, End: right}, compute.PadAxis{})
 }
 
-// padAxes is the Pad configuration of the spatial padding of g (NHWC).
-func padAxes(g convGeom) []compute.PadAxis {
-	return []compute.PadAxis{{}, {Start: g.top, End: g.bottom}, {Start: g.left, End: g.right}, {}}
-}
-
 // tap returns the strided window of xp for kernel offset (i, j):
 // xp[:, i : i+(ho-1)*s+1 : s, j : j+(wo-1)*s+1 : s, :].
 func tap(xp *Node, i, j int, g convGeom) *Node {
@@ -317,8 +312,13 @@ type tapper struct {
 	extRight  int // padding after, columns
 }
 
-// newTapper pads x for the geometry g and a kh x kw kernel.
+// newTapper pads x with zeros for the geometry g and a kh x kw kernel.
 func newTapper(x *Node, g convGeom, kh, kw int) *tapper {
+	return newTapperFill(x, g, kh, kw, ScalarZero(x.Graph(), x.DType()))
+}
+
+// newTapperFill is newTapper padding with the scalar fill.
+func newTapperFill(x *Node, g convGeom, kh, kw int, fill *Node) *tapper {
 	s := g.stride
 	t := &tapper{g: g, kh: kh, kw: kw, c: x.Shape().Dim(3), batch: x.Shape().Dim(0),
 		inH: x.Shape().Dim(1), inW: x.Shape().Dim(2), top: g.top, left: g.left}
@@ -333,7 +333,8 @@ func newTapper(x *Node, g convGeom, kh, kw int) *tapper {
 		if t.extBottom < 0 || t.extRight < 0 {
 			x = Slice(x, AxisRange(), AxisRange(0, t.inH+min(t.extBottom, 0)), AxisRange(0, t.inW+min(t.extRight, 0)))
 		}
-		t.xp = padSpatial(x, g.top, max(t.extBottom, 0), g.left, max(t.extRight, 0))
+		t.xp = Pad(x, fill, compute.PadAxis{}, compute.PadAxis{Start: g.top, End: max(t.extBottom, 0)},
+			compute.PadAxis{Start: g.left, End: max(t.extRight, 0)}, compute.PadAxis{})
 	}
 	t.view = Reshape(t.xp, t.batch*t.hp/s, s, t.wp/s, s*t.c)
 	return t
