@@ -35,10 +35,16 @@ const (
 	// stride-2 stem and four stages of basic blocks, each starting with a
 	// stride-2 block (C3..C5 at strides 8/16/32 are stages 2..4).
 	BackboneTiny = "tiny"
+	// BackboneMobileNetV2 is MobileNetV2 1.0 (package model/mobilenet):
+	// C3..C5 are the outputs of blocks 5 and 12 (32 and 96 channels) and the
+	// last 1x1 convolution (1280 channels). Its inputs are RGB scaled to
+	// (pixel-128)/128 and its convolutions use TensorFlow SAME padding, so
+	// that ImageNet weights import from a TFLite file (backbone_weights).
+	BackboneMobileNetV2 = "mobilenetv2"
 )
 
 // Backbones lists the valid Config.Backbone values.
-var Backbones = []string{BackboneResNet18, BackboneResNet34, BackboneResNet50, BackboneTiny}
+var Backbones = []string{BackboneResNet18, BackboneResNet34, BackboneResNet50, BackboneTiny, BackboneMobileNetV2}
 
 // Strides of the pyramid levels P3..P7.
 var Strides = []int{8, 16, 32, 64, 128}
@@ -67,6 +73,10 @@ type Config struct {
 	// TinyBlocks is the number of basic blocks per stage of the tiny
 	// backbone. Default 1, 1, 1, 1.
 	TinyBlocks []int `yaml:"tiny_blocks"`
+	// BackboneWeights is a file of pretrained backbone weights loaded before
+	// training: a TFLite MobileNetV2 for backbone "mobilenetv2" (empty: train
+	// from scratch).
+	BackboneWeights string `yaml:"backbone_weights"`
 	// FPNChannels is the width of every pyramid level (reference 256).
 	FPNChannels int `yaml:"fpn_channels"`
 	// HeadConvs is the number of 3x3 conv + ReLU layers in each head branch
@@ -97,6 +107,24 @@ type Config struct {
 
 // presets maps each preset name to its configuration.
 var presets = map[string]Config{
+	// MobileNetV2 (ImageNet-pretrained when backbone_weights is set) for
+	// real data with few images: FPN 64, heads 2 x 64, 384 x 384 inputs.
+	// NumClasses is BCCD's 3 (set it from the dataset).
+	"mobilenet": {
+		Backbone:     BackboneMobileNetV2,
+		Norm:         nn.NormNone,
+		FrozenStages: 1,
+		FPNChannels:  64,
+		HeadConvs:    2,
+		HeadWidth:    64,
+		HeadNorm:     nn.NormGN,
+		NumClasses:   3,
+		NumAnchors:   9,
+		PriorProb:    0.01,
+		InputWidth:   384,
+		InputHeight:  384,
+		Seed:         1,
+	},
 	// The published RetinaNet GHM configuration (see spec/retinanet.md).
 	"reference": {
 		Backbone:     BackboneResNet50,
@@ -186,8 +214,15 @@ func (c Config) Validate() error {
 	if c.HeadNorm != nn.NormNone && c.HeadNorm != nn.NormGN {
 		return fmt.Errorf("model config: head_norm %q unknown (allowed: none, gn)", string(c.HeadNorm))
 	}
-	if c.FrozenStages < -1 || c.FrozenStages > 4 {
-		return fmt.Errorf("model config: frozen_stages %d out of range [-1, 4]", c.FrozenStages)
+	maxFrozen := 4
+	if c.Backbone == BackboneMobileNetV2 {
+		maxFrozen = 8 // stem, 7 rows of inverted residual blocks, last conv
+	}
+	if c.FrozenStages < -1 || c.FrozenStages > maxFrozen {
+		return fmt.Errorf("model config: frozen_stages %d out of range [-1, %d] for backbone %s", c.FrozenStages, maxFrozen, c.Backbone)
+	}
+	if c.BackboneWeights != "" && c.Backbone != BackboneMobileNetV2 {
+		return fmt.Errorf("model config: backbone_weights is supported for backbone %s only (got backbone %s)", BackboneMobileNetV2, c.Backbone)
 	}
 	if c.Backbone == BackboneTiny {
 		w, b := c.tinyWidths(), c.tinyBlocks()

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"github.com/ghmdet/ghmdet/model/mobilenet"
 	"github.com/ghmdet/ghmdet/nn"
 	. "github.com/gomlx/gomlx/core/graph"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
@@ -37,9 +38,14 @@ func Forward(scope *mlmodel.Scope, cfg Config, images *Node) Outputs {
 	nn.SetSeed(scope, cfg.Seed)
 	scope = scope.ResetVisited()
 	var feats backboneFeatures
-	if cfg.Backbone == BackboneTiny {
+	switch cfg.Backbone {
+	case BackboneTiny:
 		feats = tinyNet(scope.In("backbone"), cfg, images)
-	} else {
+	case BackboneMobileNetV2:
+		mc := mobilenet.DefaultConfig()
+		mc.FrozenStages = cfg.FrozenStages
+		feats.C3, feats.C4, feats.C5 = mobilenet.Backbone(scope.In("backbone"), images, mc)
+	default:
 		feats = resNet(scope.In("backbone"), cfg, images)
 	}
 	pyramid := fpn(scope.In("fpn"), cfg, feats)

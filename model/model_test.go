@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -476,7 +477,7 @@ func detectorTestLoss(o Outputs) *Node {
 
 func TestPresets(t *testing.T) {
 	names := PresetNames()
-	if strings.Join(names, ",") != "cpu,reference" {
+	if strings.Join(names, ",") != "cpu,mobilenet,reference" {
 		t.Errorf("PresetNames() = %v", names)
 	}
 	for _, n := range names {
@@ -497,7 +498,7 @@ func TestPresets(t *testing.T) {
 		t.Error("Preset returns a shared slice")
 	}
 	_, err := Preset("resnet")
-	if err == nil || !strings.Contains(err.Error(), "cpu, reference") {
+	if err == nil || !strings.Contains(err.Error(), "cpu, mobilenet, reference") {
 		t.Errorf("unknown preset error %v, want one listing the names", err)
 	}
 	bad := []struct {
@@ -521,5 +522,42 @@ func TestPresets(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), b.want) {
 			t.Errorf("Validate() = %v, want an error naming %s", err, b.want)
 		}
+	}
+}
+
+// TestMobileNetBackbone checks the mobilenet preset's outputs and its
+// configuration rules.
+func TestMobileNetBackbone(t *testing.T) {
+	cfg := mustPreset(t, "mobilenet")
+	cfg.InputWidth, cfg.InputHeight = 128, 128
+	store := mlmodel.NewStore()
+	b := backend.MustNew("")
+	exec, err := mlmodel.NewExec(b, store, func(scope *mlmodel.Scope, x *Node) []*Node {
+		out := Forward(scope, cfg, x)
+		return append(out.Cls, out.Box...)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs, err := exec.Exec(tensors.FromShape(shapes.Make(dtypes.Float32, 1, 128, 128, 3)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l, s := range LevelSizes(cfg, 128, 128) {
+		want := []int{1, s[0] * s[1] * cfg.NumAnchors, cfg.NumClasses}
+		if got := outs[l].Shape().Dimensions; !slices.Equal(got, want) {
+			t.Errorf("level %d: class output %v, want %v", l, got, want)
+		}
+	}
+	bad := cfg
+	bad.Backbone = BackboneTiny
+	bad.BackboneWeights = "x.tflite"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "backbone_weights") {
+		t.Errorf("weights for the tiny backbone: error %v", err)
+	}
+	bad = cfg
+	bad.FrozenStages = 9
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "[-1, 8]") {
+		t.Errorf("frozen_stages 9: error %v", err)
 	}
 }

@@ -8,19 +8,24 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ghmdet/ghmdet/data/formats"
+	"github.com/ghmdet/ghmdet/detector"
 	"github.com/ghmdet/ghmdet/eval"
+	"github.com/ghmdet/ghmdet/internal/backend"
 )
 
 // evalOptions holds the flags of "ghmdet eval".
 type evalOptions struct {
 	gt, dets string
 	json     bool
+	// Model evaluation: a checkpoint or run directory, data and split.
+	model, data, split, format, images, out, backend string
 }
 
 func init() {
 	var o evalOptions
 	cmd := &cobra.Command{
-		Use:   "eval",
+		Use:   "eval (--gt GT.json --dets DETS.json | --model CKPT|RUN_DIR --data PATH)",
 		Short: "COCO box metrics (AP, AP50, AP75, APs/m/l, AR1/10/100, ARs/m/l), identical to pycocotools",
 		Long: `eval computes the COCO box-detection metrics with the rules of the reference
 evaluator (pycocotools COCOeval, iouType "bbox") and prints its 12-line
@@ -32,30 +37,52 @@ ground-truth file. Every image of the ground truth is evaluated; detections on
 images or categories absent from it are errors, as are NaN, infinite or
 negative sizes and missing fields (the message names the file and record).
 
+With --model and --data it runs a trained detector (a checkpoint, or a run
+directory's weights/best.ckpt) on a dataset (COCO JSON, VOC folder or YOLO
+data.yaml; --split picks the VOC/YOLO split, default "val"), writes the
+detections in the COCO results format to --out, and evaluates them.
+
 --json prints one JSON object instead: "stats" (the 12 numbers in the
 reference's order, -1 where undefined), "stat_names" and "per_category".`,
 		Example: `  ghmdet eval --gt instances_val2017.json --dets results.json
-  ghmdet eval --gt gt.json --dets dets.json --json`,
+  ghmdet eval --gt gt.json --dets dets.json --json
+  ghmdet eval --model runs/bccd --data ../shared/data/bccd --split test`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runEval(cmd.OutOrStdout(), &o) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runEval(cmd, &o) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.gt, "gt", "", "COCO ground-truth file (instances JSON)")
 	f.StringVar(&o.dets, "dets", "", "COCO results file: JSON array of image_id, category_id, bbox, score")
+	f.StringVar(&o.model, "model", "", "checkpoint file or run directory to evaluate")
+	f.StringVar(&o.data, "data", "", "dataset to evaluate the model on (COCO JSON, VOC folder, YOLO data.yaml)")
+	f.StringVar(&o.split, "split", "val", "split of --data (VOC, YOLO)")
+	f.StringVar(&o.format, "format", "auto", "data format: auto, coco, voc or yolo")
+	f.StringVar(&o.images, "images", "", "image folder (COCO, VOC)")
+	f.StringVar(&o.out, "out", "detections.json", "where --model writes its detections (COCO results format)")
+	f.StringVar(&o.backend, "backend", "", "compute backend (default \"go\", or $GHMDET_BACKEND)")
 	f.BoolVar(&o.json, "json", false, `print one JSON object ("stats", "per_category") instead of text`)
 	rootCmd.AddCommand(cmd)
 }
 
 // runEval picks what to evaluate from the flags given.
-func runEval(w io.Writer, o *evalOptions) error {
+func runEval(cmd *cobra.Command, o *evalOptions) error {
+	w := cmd.OutOrStdout()
 	switch {
+	case o.model != "" || o.data != "":
+		if o.model == "" || o.data == "" {
+			return errors.New("eval: --model and --data go together: give the checkpoint (or run directory) and the dataset")
+		}
+		if o.gt != "" || o.dets != "" {
+			return errors.New("eval: give either --gt/--dets or --model/--data, not both")
+		}
+		return evalModel(cmd, o)
 	case o.gt != "" || o.dets != "":
 		if o.gt == "" || o.dets == "" {
 			return errors.New("eval: --gt and --dets go together: give the ground-truth file and the results file")
 		}
 		return evalFiles(w, o)
 	default:
-		return errors.New("eval: nothing to evaluate: give --gt GT.json --dets DETS.json (COCO ground truth and COCO results)")
+		return errors.New("eval: nothing to evaluate: give --gt GT.json --dets DETS.json (COCO ground truth and COCO results), or --model CKPT --data PATH")
 	}
 }
 
@@ -84,4 +111,40 @@ func printEval(w io.Writer, res *eval.Result, asJSON bool) error {
 	}
 	_, err := fmt.Fprintf(w, "%s\n%s", res.Summary(), res.CategoryTable())
 	return err
+}
+
+// evalModel runs a trained detector on a dataset and evaluates it.
+func evalModel(cmd *cobra.Command, o *evalOptions) error {
+	cfg, store, err := detector.LoadModel(o.model)
+	if err != nil {
+		return err
+	}
+	split := o.split
+	f := trainFlags{format: o.format, images: o.images}
+	name := o.format
+	if name == "" || name == "auto" {
+		name, _ = formats.Detect(o.data)
+	}
+	if name == "coco" {
+		split = ""
+	}
+	ds, err := loadData(cmd, o.data, split, &f, false)
+	if err != nil {
+		return err
+	}
+	if len(ds.Classes) != cfg.Model.NumClasses {
+		return fmt.Errorf("eval: %s has %d classes but the model was trained on %d", o.data, len(ds.Classes), cfg.Model.NumClasses)
+	}
+	b, err := backend.New(o.backend)
+	if err != nil {
+		return err
+	}
+	res, _, err := detector.Evaluate(b, store, cfg, ds, o.out)
+	if err != nil {
+		return err
+	}
+	if !o.json {
+		fmt.Fprintf(cmd.ErrOrStderr(), "evaluated %s on %s (%d images); detections in %s\n", o.model, o.data, len(ds.Images), o.out)
+	}
+	return printEval(cmd.OutOrStdout(), res, o.json)
 }

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ghmdet/ghmdet/data/imageio"
+	"github.com/ghmdet/ghmdet/detector"
+	"github.com/ghmdet/ghmdet/draw"
+	"github.com/ghmdet/ghmdet/internal/backend"
+	"github.com/ghmdet/ghmdet/train"
+)
+
+// predictedImage is one image's entry in predictions.json.
+type predictedImage struct {
+	File       string         `json:"file"`
+	Width      int            `json:"width"`
+	Height     int            `json:"height"`
+	Detections []predictedBox `json:"detections"`
+	Error      string         `json:"error,omitempty"`
+	Drawn      string         `json:"drawn,omitempty"`
+}
+
+type predictedBox struct {
+	Class   string     `json:"class"`
+	ClassID int        `json:"class_id"`
+	Score   float64    `json:"score"`
+	Box     [4]float64 `json:"box_xyxy"`
+}
+
+var imageExts = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".bmp": true}
+
+// expandImages lists the image files named by args (files, or folders
+// scanned for .jpg/.jpeg/.png/.bmp), sorted within each folder.
+func expandImages(args []string) ([]string, error) {
+	var files []string
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil {
+			return nil, fmt.Errorf("predict: %w", err)
+		}
+		if !st.IsDir() {
+			files = append(files, a)
+			continue
+		}
+		entries, err := os.ReadDir(a)
+		if err != nil {
+			return nil, fmt.Errorf("predict: %w", err)
+		}
+		var found []string
+		for _, e := range entries {
+			if !e.IsDir() && imageExts[strings.ToLower(filepath.Ext(e.Name()))] {
+				found = append(found, filepath.Join(a, e.Name()))
+			}
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("predict: no .jpg, .png or .bmp images in %s", a)
+		}
+		sort.Strings(found)
+		files = append(files, found...)
+	}
+	return files, nil
+}
+
+func init() {
+	var modelPath, out, backendName string
+	var minScore float64
+	cmd := &cobra.Command{
+		Use:   "predict --model CKPT|RUN_DIR [flags] IMAGE|DIR...",
+		Short: "Detect objects in images; write detections as JSON and images with boxes drawn",
+		Long: `Run a trained detector on images of any size. For each image the boxes, class
+names and scores are drawn into OUT/<name>.jpg, and all detections go to
+OUT/predictions.json (boxes as x1, y1, x2, y2 in original image pixels).
+Unreadable images are reported in the JSON and on standard error; the others
+are still processed.`,
+		Example: `  ghmdet predict --model runs/demo-1 runs/demo-1/data/val
+  ghmdet predict --model runs/bccd/weights/best.ckpt --score 0.5 --out preds blood.jpg`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if modelPath == "" {
+				return fmt.Errorf("--model is required (a checkpoint or a run directory)")
+			}
+			cfg, store, err := detector.LoadModel(modelPath)
+			if err != nil {
+				return err
+			}
+			files, err := expandImages(args)
+			if err != nil {
+				return err
+			}
+			names := cfg.ClassNames()
+			b, err := backend.New(backendName)
+			if err != nil {
+				return err
+			}
+			pred, err := detector.NewPredictor(b, store, cfg)
+			if err != nil {
+				return err
+			}
+			defer pred.Close()
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			var results []predictedImage
+			failed := 0
+			for _, f := range files {
+				entry := predictedImage{File: f, Detections: []predictedBox{}}
+				img, err := imageio.DecodeFile(f)
+				if err == nil {
+					entry.Width, entry.Height = img.W, img.H
+					var dets []detector.Detection
+					dets, err = pred.Predict(img)
+					var dd []draw.Det
+					for _, d := range dets {
+						if d.Score < minScore {
+							continue
+						}
+						entry.Detections = append(entry.Detections, predictedBox{Class: names[d.Class], ClassID: d.Class, Score: d.Score, Box: d.Box})
+						dd = append(dd, draw.Det{Box: d.Box, Class: d.Class, Score: d.Score})
+					}
+					if err == nil {
+						base := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
+						entry.Drawn = filepath.Join(out, base+".jpg")
+						err = draw.SaveJPEG(entry.Drawn, draw.Detections(img.ToNRGBA(), dd, names, draw.Options{}))
+					}
+				}
+				if err != nil {
+					failed++
+					entry.Error = err.Error()
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", f, err)
+				}
+				results = append(results, entry)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d detections (score >= %.2f)\n", f, len(entry.Detections), minScore)
+			}
+			js, err := json.MarshalIndent(results, "", "  ")
+			if err != nil {
+				return err
+			}
+			jsPath := filepath.Join(out, "predictions.json")
+			if err := train.WriteFileAtomic(jsPath, append(js, '\n'), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s and %d drawn images in %s\n", jsPath, len(files)-failed, out)
+			if failed > 0 {
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&modelPath, "model", "", "checkpoint file or run directory (uses weights/best.ckpt, else last.ckpt)")
+	fl.StringVar(&out, "out", "predictions", "output folder")
+	fl.StringVar(&backendName, "backend", "", "compute backend (default \"go\", or $GHMDET_BACKEND)")
+	fl.Float64Var(&minScore, "score", 0.3, "lowest score written and drawn")
+	rootCmd.AddCommand(cmd)
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ghmdet/ghmdet/data"
+	"github.com/ghmdet/ghmdet/data/formats"
+	"github.com/ghmdet/ghmdet/detector"
+	"github.com/ghmdet/ghmdet/internal/backend"
+)
+
+// trainFlags are the command-line overrides of a run configuration.
+type trainFlags struct {
+	data, val, format, images, trainSplit, valSplit string
+	config, preset, out, resume, timeBudget         string
+	backend, lossCls, lossReg, backbone, weights    string
+	epochs, batch, workers, groupSize               int
+	lr                                              float64
+	seed                                            int64
+	strict                                          bool
+}
+
+func init() {
+	var f trainFlags
+	cmd := &cobra.Command{
+		Use:   "train --data PATH [flags]",
+		Short: "Train a detector on a COCO, Pascal VOC or YOLO dataset",
+		Long: `Train a RetinaNet-style detector with GHM-C + GHM-R (or a baseline loss).
+
+PATH is a COCO instances JSON, a Pascal VOC folder or a YOLO data.yaml (the
+format is detected; --format forces it). For VOC and YOLO the "train" split
+trains and the "val" split evaluates; for COCO give the validation JSON with
+--val. Settings come from a preset (--preset, default "cpu"), then a YAML
+config file (--config), then the flags below. The resolved configuration,
+metrics, checkpoints (weights/last.ckpt, weights/best.ckpt), plots and a
+report are written to the run directory (--out).
+
+Ctrl-C saves a checkpoint and exits; --resume RUN_DIR continues from it.`,
+		Example: `  ghmdet train --data ../shared/data/bccd --epochs 24 --time-budget 20m --out runs/bccd
+  ghmdet train --data coco/annotations/instances_train2017.json --val coco/annotations/instances_val2017.json --preset reference
+  ghmdet train --data ../shared/data/bccd --preset mobilenet --backbone-weights ../shared/data/mobilenet/mobilenet_v2_1.0_224_quant.tflite
+  ghmdet train --resume runs/bccd`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runTrain(cmd, &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.data, "data", "", "training data: COCO JSON, VOC folder or YOLO data.yaml")
+	fl.StringVar(&f.val, "val", "", "validation data (default: the \"val\" split of --data for VOC and YOLO)")
+	fl.StringVar(&f.format, "format", "auto", "data format: auto, coco, voc or yolo")
+	fl.StringVar(&f.images, "images", "", "image folder (COCO, VOC), when not in the standard layout")
+	fl.StringVar(&f.trainSplit, "split", "train", "training split (VOC, YOLO)")
+	fl.StringVar(&f.valSplit, "val-split", "val", "validation split (VOC, YOLO)")
+	fl.StringVar(&f.config, "config", "", "YAML configuration file (overrides the preset)")
+	fl.StringVar(&f.preset, "preset", "cpu", "configuration preset: "+strings.Join(detector.Presets, ", "))
+	fl.StringVar(&f.out, "out", "", "run directory (default runs/train-N)")
+	fl.StringVar(&f.resume, "resume", "", "continue the run in this directory from its last checkpoint")
+	fl.StringVar(&f.timeBudget, "time-budget", "", "stop training cleanly after this long (e.g. 20m), then evaluate and save")
+	fl.StringVar(&f.backend, "backend", "", "compute backend (default \"go\", or $GHMDET_BACKEND)")
+	fl.StringVar(&f.backbone, "backbone", "", "backbone: resnet18, resnet34, resnet50, tiny or mobilenetv2")
+	fl.StringVar(&f.weights, "backbone-weights", "", "pretrained backbone weights (a MobileNetV2 .tflite file for --backbone mobilenetv2)")
+	fl.StringVar(&f.lossCls, "loss-cls", "", "classification loss: "+strings.Join(detector.ClsLosses, ", "))
+	fl.StringVar(&f.lossReg, "loss-reg", "", "box loss: "+strings.Join(detector.RegLosses, ", "))
+	fl.IntVar(&f.epochs, "epochs", 0, "number of epochs")
+	fl.IntVar(&f.batch, "batch", 0, "images per step")
+	fl.IntVar(&f.workers, "workers", 0, "image decoding goroutines (0: all cores)")
+	fl.IntVar(&f.groupSize, "group-size", 0, "images per loss call (reference: 2)")
+	fl.Float64Var(&f.lr, "lr", 0, "base learning rate")
+	fl.Int64Var(&f.seed, "seed", 0, "random seed (weights, data order, augmentation)")
+	fl.BoolVar(&f.strict, "strict", false, "make bad data records fatal")
+	rootCmd.AddCommand(cmd)
+}
+
+// resolveConfig builds the run configuration from preset, file and flags.
+func resolveConfig(cmd *cobra.Command, f *trainFlags) (detector.Config, error) {
+	var cfg detector.Config
+	var err error
+	if f.config != "" {
+		cfg, err = detector.LoadConfig(f.config, f.preset)
+	} else {
+		cfg, err = detector.Preset(f.preset)
+	}
+	if err != nil {
+		return cfg, err
+	}
+	applyFlags(cmd, f, &cfg)
+	return cfg, nil
+}
+
+// applyFlags overrides cfg with the flags given on the command line.
+func applyFlags(cmd *cobra.Command, f *trainFlags, cfg *detector.Config) {
+	fl := cmd.Flags()
+	if fl.Changed("epochs") {
+		cfg.Train.Epochs = f.epochs
+	}
+	if fl.Changed("batch") {
+		cfg.Train.BatchSize = f.batch
+	}
+	if fl.Changed("workers") {
+		cfg.Train.Workers = f.workers
+	}
+	if fl.Changed("group-size") {
+		cfg.Loss.GroupSize = f.groupSize
+	}
+	if fl.Changed("lr") {
+		cfg.Optimizer.LR = f.lr
+	}
+	if fl.Changed("seed") {
+		cfg.Seed = f.seed
+		cfg.Model.Seed = f.seed
+	}
+	if fl.Changed("time-budget") {
+		cfg.Train.TimeBudget = f.timeBudget
+	}
+	if fl.Changed("strict") {
+		cfg.Train.Strict = f.strict
+	}
+	if f.lossCls != "" {
+		cfg.Loss.Cls = f.lossCls
+	}
+	if f.lossReg != "" {
+		cfg.Loss.Reg = f.lossReg
+	}
+	if f.backbone != "" {
+		cfg.Model.Backbone = f.backbone
+	}
+	if f.weights != "" {
+		cfg.Model.BackboneWeights = f.weights
+	}
+}
+
+// loadData reads one split and prints what was skipped.
+func loadData(cmd *cobra.Command, path, split string, f *trainFlags, strict bool) (*data.Dataset, error) {
+	ds, rep, err := formats.Load(path, formats.Options{Format: f.format, Split: split, ImagesDir: f.images, Strict: strict})
+	if err != nil {
+		return nil, err
+	}
+	if rep != nil && len(rep.Problems) > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d data problems (bad records skipped; run \"ghmdet data check\" for the list)\n", path, len(rep.Problems))
+	}
+	return ds, nil
+}
+
+func nextRunDir(base string) string {
+	for i := 1; ; i++ {
+		d := filepath.Join("runs", fmt.Sprintf("%s-%d", base, i))
+		if _, err := os.Stat(d); os.IsNotExist(err) {
+			return d
+		}
+	}
+}
+
+// signalContext is cancelled on the first Ctrl-C (SIGINT) or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func runTrain(cmd *cobra.Command, f *trainFlags) error {
+	out := cmd.OutOrStdout()
+	var cfg detector.Config
+	var err error
+	resume := f.resume != ""
+	if resume {
+		f.out = f.resume
+		cfg, err = detector.LoadConfig(filepath.Join(f.resume, detector.ConfigFile), f.preset)
+		if err != nil {
+			return fmt.Errorf("resume %s: %w", f.resume, err)
+		}
+		applyFlags(cmd, f, &cfg)
+		if f.data == "" {
+			return fmt.Errorf("resume: give the same --data as the original run")
+		}
+	} else {
+		if f.data == "" {
+			return fmt.Errorf("--data is required (a COCO JSON, a VOC folder or a YOLO data.yaml)")
+		}
+		cfg, err = resolveConfig(cmd, f)
+		if err != nil {
+			return err
+		}
+	}
+	trainSplit, valSplit := f.trainSplit, f.valSplit
+	fmtName := f.format
+	if fmtName == "" || fmtName == "auto" {
+		fmtName, _ = formats.Detect(f.data)
+	}
+	if fmtName == "coco" {
+		trainSplit = ""
+	}
+	trainDS, err := loadData(cmd, f.data, trainSplit, f, cfg.Train.Strict)
+	if err != nil {
+		return err
+	}
+	var valDS *data.Dataset
+	switch {
+	case f.val != "":
+		if valDS, err = loadData(cmd, f.val, "", f, cfg.Train.Strict); err != nil {
+			return err
+		}
+	case trainSplit != "" && valSplit != "":
+		if valDS, err = loadData(cmd, f.data, valSplit, f, cfg.Train.Strict); err != nil {
+			return fmt.Errorf("validation split %q: %w (use --val-split \"\" to train without evaluation)", valSplit, err)
+		}
+	}
+	if !resume {
+		cfg.Model.NumClasses = len(trainDS.Classes)
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if f.out == "" {
+		f.out = nextRunDir("train")
+	}
+	b, err := backend.New(f.backend)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	fmt.Fprintf(out, "training %s (%d images, %d boxes, %d classes) with preset %q, %s + %s, into %s\n",
+		f.data, len(trainDS.Images), trainDS.NumObjects(), len(trainDS.Classes), cfg.Preset, cfg.Loss.Cls, cfg.Loss.Reg, f.out)
+	sum, err := detector.Run(ctx, cfg, detector.RunOptions{
+		Dir: f.out, Train: trainDS, Val: valDS, Backend: b, Resume: resume, Out: out, Version: Version,
+	})
+	if err != nil {
+		return err
+	}
+	return finishRun(cmd, cfg, sum, trainDS, valDS, b)
+}

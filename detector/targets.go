@@ -1,0 +1,68 @@
+package detector
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/ghmdet/ghmdet/box"
+	"github.com/ghmdet/ghmdet/data/loader"
+)
+
+// batchTargets holds the loss targets of one batch, laid out as the training
+// graph takes them: class targets [B,N,K], class weights [B,N], box targets
+// [B,N,4] and box weights [B,N,4].
+type batchTargets struct {
+	clsT, clsW, boxT, boxW []float32
+	numPos, numIgnored     int
+	perImage               []box.Targets
+}
+
+// buildTargets assigns the anchors of every image of the batch in parallel.
+func buildTargets(dst *batchTargets, anchors []box.Box, b *loader.Batch, numClasses int, cfg box.TargetConfig) error {
+	n := len(anchors)
+	bs := len(b.Targets)
+	grow := func(s []float32, size int) []float32 {
+		if cap(s) < size {
+			return make([]float32, size)
+		}
+		return s[:size]
+	}
+	dst.clsT = grow(dst.clsT, bs*n*numClasses)
+	dst.clsW = grow(dst.clsW, bs*n)
+	dst.boxT = grow(dst.boxT, bs*n*4)
+	dst.boxW = grow(dst.boxW, bs*n*4)
+	if len(dst.perImage) != bs {
+		dst.perImage = make([]box.Targets, bs)
+	}
+	errs := make([]error, bs)
+	var wg sync.WaitGroup
+	for i := 0; i < bs; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			t := &dst.perImage[i]
+			t.ClassTargets = dst.clsT[i*n*numClasses : (i+1)*n*numClasses]
+			t.ClassWeights = dst.clsW[i*n : (i+1)*n]
+			t.BoxTargets = dst.boxT[i*n*4 : (i+1)*n*4]
+			t.BoxWeights = dst.boxW[i*n*4 : (i+1)*n*4]
+			tg := b.Targets[i]
+			gts := make([]box.Box, len(tg.Boxes))
+			for j, bx := range tg.Boxes {
+				gts[j] = box.Box(bx)
+			}
+			if err := box.BuildTargetsInto(t, anchors, gts, tg.Classes, tg.Ignore, numClasses, cfg); err != nil {
+				errs[i] = fmt.Errorf("targets of image id %d: %w", b.ImageIDs[i], err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	dst.numPos, dst.numIgnored = 0, 0
+	for i, err := range errs {
+		if err != nil {
+			return err
+		}
+		dst.numPos += dst.perImage[i].NumPos
+		dst.numIgnored += dst.perImage[i].NumIgnored
+	}
+	return nil
+}
