@@ -421,3 +421,29 @@ func TestBaselineOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestAnyRank checks that the classification losses accept [..., C] inputs
+// of any rank: [2, 30, 5] gives the same loss and gradient as [60, 5].
+func TestAnyRank(t *testing.T) {
+	rng := rand.New(rand.NewPCG(51, 52))
+	x, tg, w := randomGHMCInputs(rng, 60*5)
+	for name, f := range map[string]lossFn{
+		"ce":    func(p, t, w *Node) *Node { return SigmoidCE(p, t, w, nil) },
+		"focal": func(p, t, w *Node) *Node { return Focal(p, t, w, nil, DefaultFocalOptions()) },
+		"ohem":  func(p, t, w *Node) *Node { return OHEM(p, t, w, nil, DefaultOHEMOptions()) },
+	} {
+		l2, g2 := evalLoss(t, f, x, tg, w, 60, 5)
+		l3, g3 := evalLoss(t, f, x, tg, w, 2, 30, 5)
+		if l2 != l3 {
+			t.Errorf("%s: loss %v for rank 3, %v for rank 2", name, l3, l2)
+		}
+		if err := compareSlices(name+" grad", g3, toF64(g2), 0, 0); err != nil {
+			t.Error(err)
+		}
+	}
+	r2 := newGHMRunner(t, "ghmc", DefaultGHMCOptions(), 1).step(t, tensor2D(x, 60, 5), tensor2D(tg, 60, 5), tensor2D(w, 60, 5))
+	r3 := newGHMRunner(t, "ghmc", DefaultGHMCOptions(), 1).step(t, tensor2D(x, 2, 30, 5), tensor2D(tg, 2, 30, 5), tensor2D(w, 2, 30, 5))
+	if r2.loss != r3.loss {
+		t.Errorf("ghmc: loss %v for rank 3, %v for rank 2", r3.loss, r2.loss)
+	}
+}

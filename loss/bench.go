@@ -109,6 +109,14 @@ func timedCall(e *model.Exec, args ...any) (d time.Duration, err error) {
 // focal loss on BenchData(BenchAnchors, BenchClasses, 1) with the given
 // backend: both executables are compiled and run once before timing, then n
 // passes of each (alternating, n >= 1) are timed and the medians returned.
+// A command calls it as
+//
+//	r, err := loss.BenchGHMCvsFocal(b, 5) // b from internal/backend.New("")
+//	fmt.Printf("GHM-C %v, focal %v, ratio %.2f\n", r.GHMC, r.Focal, r.Ratio())
+//
+// Wall times depend on the other load of the machine: the backend runs
+// independent operations on all cores, and GHM-C's histogram branch overlaps
+// with the cross-entropy branch only when a second core is free.
 func BenchGHMCvsFocal(backend compute.Backend, n int) (BenchResult, error) {
 	if n < 1 {
 		return BenchResult{}, fmt.Errorf("bench: n must be >= 1, got %d", n)

@@ -76,7 +76,7 @@ func log1pUnit(e *Node) *Node {
 func sigmoidBCE(x, t *Node) (p, d, bce *Node) {
 	p = Sigmoid(x)
 	d = Sub(p, t)
-	e := Exp(Neg(Abs(x)))
+	e := Exp(MulScalar(Abs(x), -1)) // MulScalar is cheaper than Neg in the backend
 	bce = Add(Sub(MaxScalar(x, 0), Mul(x, t)), log1pUnit(e))
 	return p, d, bce
 }
@@ -114,8 +114,9 @@ const belowOne = float64(float32(1) - float32(1.0/(1<<24)))
 // exactly as the reference computes them: an entry equal to an edge lands in
 // the bin that starts there. g >= 1 (the reference's last edge is 1 + 1e-6 for
 // GHM-C, 1e3 for GHM-R, and g never exceeds 1 for valid inputs) lands in the
-// last bin. Entries whose weight is not > 0 (including NaN weights) get the
-// extra index bins, which carries no weight and is not counted. g must be >= 0.
+// last bin. Entries whose weight is not > 0 get the extra index bins, which
+// carries no weight and is not counted. g must be >= 0; NaN inputs give
+// arbitrary (but in-range, see newHistogram) indices.
 //
 // One pass of element-wise operations: r = round(g*M) is the bin or the bin
 // above (float32 rounding moves g*M by far less than 1/2), and comparing g
@@ -137,18 +138,29 @@ func binIndices(g, w *Node, bins int) *Node {
 	return Sub(r, below)
 }
 
-// packPreference lists the numbers of entries combined into one histogram
-// index, in order of preference; the first that divides the number of entries
-// and keeps the joint table small is used. Packing k entries into one index
-// divides the (per-index) cost of the backend's scatter and gather by k.
-var packPreference = []int{4, 3, 2}
-
-// packOverride forces the packing factor when > 0 (tests).
-var packOverride = 0
+// Packing k entries into one histogram index divides the (per-index) cost
+// of the backend's scatter and gather by k, at a fixed cost per call that
+// grows with the joint table (base^k rows). With 30 bins: k = 3 uses a
+// 29,791-row table (negligible), k = 4 a 923,521-row one (a few milliseconds:
+// building the lookup table, zeroing the histogram, summing its marginals),
+// worth it from a few million entries on. A detector calls the loss once per
+// level; the anchor counts of a level (9 per position) are multiples of 3.
+var (
+	// packPreference lists the packing factors tried in order for inputs
+	// below bigPackSize entries; the first that divides the number of
+	// entries and keeps the table within maxJointBins is used.
+	packPreference = []int{3, 4, 2}
+	// bigPackPreference is used from bigPackSize entries on.
+	bigPackPreference = []int{4, 3, 2}
+	// packOverride forces the packing factor when > 0 (tests).
+	packOverride = 0
+)
 
 const (
 	// minPackSize is the number of entries below which entries are not packed.
 	minPackSize = 1 << 14
+	// bigPackSize is the number of entries from which bigPackPreference applies.
+	bigPackSize = 1 << 21
 	// maxJointBins bounds the number of rows of a packed histogram / table.
 	maxJointBins = 1 << 20
 )
@@ -184,7 +196,11 @@ func choosePack(size, base int) int {
 	if size < minPackSize {
 		return 1
 	}
-	for _, k := range packPreference {
+	pref := packPreference
+	if size >= bigPackSize {
+		pref = bigPackPreference
+	}
+	for _, k := range pref {
 		if fits(k) {
 			return k
 		}

@@ -250,7 +250,8 @@ func (l *GHMC) Options() GHMCOptions { return l.opts }
 func (l *GHMC) State() *model.Variable { return l.acc }
 
 // Loss returns the GHM-C loss (a float32 scalar) of logits [..., C] against
-// targets in {0, 1} of the same shape; weights (same shape) are a mask: an
+// targets in [0, 1] of the same shape (one-hot {0, 1} in a detector; g >= 1
+// counts in the last bin); weights (same shape) are a mask: an
 // entry counts when its weight is > 0, and the weight's value is not used. It
 // updates the momentum state (see the package documentation). With no valid
 // entry the loss and its gradient are exactly 0 and the state is unchanged.

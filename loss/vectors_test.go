@@ -4,16 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
 	"testing"
 
 	"github.com/ghmdet/ghmdet/internal/testutil"
 )
 
-// VectorsEnvVar names the environment variable that points TestLossVectors
+// vectorsEnvVar names the environment variable that points TestLossVectors
 // at a GHM reference-vector file (default: ../shared/testdata/ghm-vectors.json
 // beside the repository).
-const VectorsEnvVar = "GHMDET_LOSS_VECTORS"
+const vectorsEnvVar = "GHMDET_LOSS_VECTORS"
 
 type vectorFile struct {
 	About string       `json:"about"`
@@ -92,9 +91,9 @@ func caseOptions(c vectorCase) (any, error) {
 // set (a missing file is then a failure), else the shared test data (the test
 // skips when it is absent).
 func vectorsPath(t *testing.T) string {
-	if p := os.Getenv(VectorsEnvVar); p != "" {
+	if p := os.Getenv(vectorsEnvVar); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("%s=%s: %v", VectorsEnvVar, p, err)
+			t.Fatalf("%s=%s: %v", vectorsEnvVar, p, err)
 		}
 		return p
 	}
@@ -161,10 +160,5 @@ func TestLossVectors(t *testing.T) {
 		})
 		steps += len(c.Steps)
 	}
-	keys := make([]string, 0, len(names))
-	for k := range names {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	t.Logf("checked %d cases (%d steps) from %s", len(vf.Cases), steps, path)
 }
