@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"time"
 
@@ -83,6 +84,9 @@ type Summary struct {
 	// BestAP and BestEpoch locate the best evaluation (AP at IoU .50:.95).
 	BestAP    float64
 	BestEpoch int
+	// BudgetFit reports that the epochs and the learning-rate milestones
+	// were scaled down to fit the time budget (see Run).
+	BudgetFit bool
 	// SkippedImages counts unreadable training images that were skipped.
 	SkippedImages int
 }
@@ -176,7 +180,16 @@ func evalLoader(cfg *Config, ds *data.Dataset, batch int) (*loader.Loader, error
 }
 
 // Run trains the detector per cfg and opts, evaluating, logging and saving
-// checkpoints in opts.Dir. Cancelling ctx (Ctrl-C) saves a checkpoint and
+// checkpoints in opts.Dir.
+//
+// With a time budget (Config.Train.TimeBudget), the wall time of the first
+// epoch (compilation and evaluation included) estimates how many epochs fit
+// in the budget; when fewer than Config.Train.Epochs fit, the run is shortened
+// to that many epochs and the epoch milestones of the learning-rate schedule
+// are scaled by the same factor, so that the decay still happens before the
+// budget ends. Runs that fit are not changed; this adjustment depends on the
+// machine's speed, so runs that must reproduce exactly should not set a
+// budget. Cancelling ctx (Ctrl-C) saves a checkpoint and
 // returns the summary with Stopped = StopInterrupted. A non-finite loss or
 // gradient stops the run with an error naming the step and the loss term;
 // the last checkpoint written before stays intact.
@@ -373,6 +386,11 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (*Summary, error) {
 				return nil, err
 			}
 		}
+		if budget > 0 && stopped == "" && !sum.BudgetFit {
+			fitBudget(&cfg, sum, out, metrics, start, budget, startEpoch, epoch+1, step)
+			tr.cfg.Train, tr.cfg.Schedule = cfg.Train, cfg.Schedule
+			maxIters = perEpoch * cfg.Train.Epochs
+		}
 	}
 	if stopped == "" {
 		stopped = StopCompleted
@@ -445,4 +463,34 @@ func appendResults(path string, epoch, step int, r *eval.Result) error {
 	}
 	_, err = fmt.Fprintln(f)
 	return err
+}
+
+// fitBudget shortens the run to the epochs that fit the time budget, judging
+// from the wall time of the epochs done so far, and scales the schedule's
+// epoch milestones to match.
+func fitBudget(cfg *Config, sum *Summary, out io.Writer, metrics *train.MetricsWriter, start time.Time, budget time.Duration, startEpoch, epochsDone, step int) {
+	done := epochsDone - startEpoch
+	if done < 1 {
+		return
+	}
+	perEpoch := time.Since(start) / time.Duration(done)
+	fit := epochsDone + int((budget-time.Since(start))/perEpoch)
+	if fit >= cfg.Train.Epochs {
+		return
+	}
+	fit = max(fit, epochsDone+1)
+	old := cfg.Train.Epochs
+	cfg.Schedule.Steps = slices.Clone(cfg.Schedule.Steps)
+	if cfg.Schedule.By == train.ByEpoch {
+		for i, m := range cfg.Schedule.Steps {
+			cfg.Schedule.Steps[i] = max(1, int(math.Round(float64(m)*float64(fit)/float64(old))))
+		}
+	}
+	cfg.Train.Epochs = fit
+	sum.BudgetFit = true
+	fmt.Fprintf(out, "time budget %s: about %s per epoch, so %d of %d epochs fit; learning-rate milestones now at epochs %v\n",
+		budget, perEpoch.Round(time.Second), fit, old, cfg.Schedule.Steps)
+	if metrics != nil {
+		_ = metrics.Write(map[string]any{"step": step, "epoch": epochsDone, "budget_epochs": fit, "schedule_steps": cfg.Schedule.Steps})
+	}
 }

@@ -108,7 +108,7 @@ type Config struct {
 // presets maps each preset name to its configuration.
 var presets = map[string]Config{
 	// MobileNetV2 (ImageNet-pretrained when backbone_weights is set) for
-	// real data with few images: FPN 64, heads 2 x 64, 384 x 384 inputs.
+	// real data with few images: FPN 64, heads 2 x 64, 256 x 256 inputs.
 	// NumClasses is BCCD's 3 (set it from the dataset).
 	"mobilenet": {
 		Backbone:     BackboneMobileNetV2,
@@ -121,8 +121,8 @@ var presets = map[string]Config{
 		NumClasses:   3,
 		NumAnchors:   9,
 		PriorProb:    0.01,
-		InputWidth:   384,
-		InputHeight:  384,
+		InputWidth:   256,
+		InputHeight:  256,
 		Seed:         1,
 	},
 	// The published RetinaNet GHM configuration (see spec/retinanet.md).

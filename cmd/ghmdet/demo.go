@@ -20,7 +20,7 @@ import (
 const (
 	demoTrainImages = 400
 	demoValImages   = 100
-	demoTimeBudget  = "7m"
+	demoTimeBudget  = "8m"
 )
 
 func init() {
