@@ -149,9 +149,6 @@ type TrainConfig struct {
 	TimeBudget string `yaml:"time_budget"`
 	// Strict makes bad data records fatal instead of skipped and counted.
 	Strict bool `yaml:"strict"`
-	// KeepCheckpoints is how many step checkpoints to keep besides "last"
-	// and "best" (default 2).
-	KeepCheckpoints int `yaml:"keep_checkpoints"`
 }
 
 // Budget parses TimeBudget; zero means no limit.
@@ -203,7 +200,7 @@ func Preset(name string) (Config, error) {
 			Mean:     [3]float32{123.675, 116.28, 103.53},
 			Std:      [3]float32{58.395, 57.12, 57.375},
 		},
-		Train: TrainConfig{Epochs: 12, BatchSize: 2, EvalEvery: 1, LogEvery: 10, KeepCheckpoints: 2},
+		Train: TrainConfig{Epochs: 12, BatchSize: 2, EvalEvery: 1, LogEvery: 10},
 		Test:  box.DefaultPostProcessConfig(),
 	}
 	c.Model.Seed = c.Seed
