@@ -140,18 +140,17 @@ func binIndices(g, w *Node, bins int) *Node {
 
 // Packing k entries into one histogram index divides the (per-index) cost
 // of the backend's scatter and gather by k, at a fixed cost per call that
-// grows with the joint table (base^k rows). With 30 bins: k = 3 uses a
-// 29,791-row table (negligible), k = 4 a 923,521-row one (a few milliseconds:
-// building the lookup table, zeroing the histogram, summing its marginals),
-// worth it from a few million entries on. A detector calls the loss once per
-// level; the anchor counts of a level (9 per position) are multiples of 3.
+// grows with the joint table (base^k rows). With 30 bins, k = 3 uses a
+// 29,791-row table (negligible); k = 4 a 923,521-row one, which costs a few
+// milliseconds per call (building the lookup table, zeroing the histogram,
+// summing its marginals) and measured no faster on 2 x 49,104 x 80 logits. A
+// detector calls the loss once per level; the anchor counts of a level (9 per
+// position) are multiples of 3.
 var (
-	// packPreference lists the packing factors tried in order for inputs
-	// below bigPackSize entries; the first that divides the number of
-	// entries and keeps the table within maxJointBins is used.
+	// packPreference lists the packing factors tried in order; the first
+	// that divides the number of entries and keeps the table within
+	// maxJointBins is used.
 	packPreference = []int{3, 4, 2}
-	// bigPackPreference is used from bigPackSize entries on.
-	bigPackPreference = []int{4, 3, 2}
 	// packOverride forces the packing factor when > 0 (tests).
 	packOverride = 0
 )
@@ -159,8 +158,6 @@ var (
 const (
 	// minPackSize is the number of entries below which entries are not packed.
 	minPackSize = 1 << 14
-	// bigPackSize is the number of entries from which bigPackPreference applies.
-	bigPackSize = 1 << 21
 	// maxJointBins bounds the number of rows of a packed histogram / table.
 	maxJointBins = 1 << 20
 )
@@ -196,11 +193,7 @@ func choosePack(size, base int) int {
 	if size < minPackSize {
 		return 1
 	}
-	pref := packPreference
-	if size >= bigPackSize {
-		pref = bigPackPreference
-	}
-	for _, k := range pref {
+	for _, k := range packPreference {
 		if fits(k) {
 			return k
 		}

@@ -18,8 +18,7 @@
 // Weights are masks or multipliers, as documented per loss. Normalisation is
 // explicit: the baselines take an avgFactor node (a scalar, clamped to >= 1;
 // nil selects the default stated for each loss). GHM-C and GHM-R normalise
-// themselves (see GHMC.Loss and GHMR.Loss) and take no
-// average factor.
+// themselves (see GHMC.Loss and GHMR.Loss) and take no average factor.
 //
 // # Gradients
 //
@@ -44,7 +43,7 @@
 //
 // The GHM binning is one pass of element-wise operations followed by one
 // ScatterSum (the histogram) and one Gather (the per-entry weight), with k
-// entries packed into one index of a base^k-row table (k = 3 or 4) to divide
+// entries packed into one index of a base^k-row table (k = 3 by default) to divide
 // the per-index cost of the backend's scatter and gather; there is no loop
 // over bins. Transcendental functions the pure-Go backend runs as scalar loops
 // (Log1p, Floor) are replaced by vectorised arithmetic. BenchGHMCvsFocal and
