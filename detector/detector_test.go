@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"os"
@@ -237,4 +238,86 @@ func TestFitBudget(t *testing.T) {
 	if sum2.BudgetFit || cfg2.Train.Epochs != 3 {
 		t.Fatalf("a run that fits was changed: epochs %d", cfg2.Train.Epochs)
 	}
+}
+
+// TestInterruptAndResume cancels a run in the middle of its first epoch (as
+// Ctrl-C does), resumes it, and requires the same losses as an
+// uninterrupted run.
+func TestInterruptAndResume(t *testing.T) {
+	ds := tinyData(t, 8, 128, 11)
+	cfg := tinyConfig(t, 128)
+	cfg.Train.Epochs = 2
+	b := backend.MustNew("")
+	full := map[int]float64{}
+	if _, err := Run(context.Background(), cfg, RunOptions{Dir: t.TempDir(), Train: ds, Backend: b,
+		OnStep: func(step int, res train.Result) { full[step] = res.Loss }}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	got := map[int]float64{}
+	sum, err := Run(ctx, cfg, RunOptions{Dir: dir, Train: ds, Backend: b, OnStep: func(step int, res train.Result) {
+		got[step] = res.Loss
+		if step == 3 {
+			cancel()
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Stopped != StopInterrupted || sum.Steps != 3 {
+		t.Fatalf("stopped %q after %d steps, want %q after 3", sum.Stopped, sum.Steps, StopInterrupted)
+	}
+	if _, err := Run(context.Background(), cfg, RunOptions{Dir: dir, Train: ds, Backend: b, Resume: true,
+		OnStep: func(step int, res train.Result) { got[step] = res.Loss }}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(full) || len(full) != 8 {
+		t.Fatalf("steps: %d after resume, %d uninterrupted; want 8", len(got), len(full))
+	}
+	for step, l := range full {
+		if got[step] != l {
+			t.Errorf("step %d: loss %v after interruption and resume, %v uninterrupted", step, got[step], l)
+		}
+	}
+}
+
+// TestNonFiniteStopsTraining diverges a run on purpose (a huge learning
+// rate): training must stop with an error naming the step and the loss term,
+// and the checkpoint written before must stay intact.
+func TestNonFiniteStopsTraining(t *testing.T) {
+	ds := tinyData(t, 4, 128, 13)
+	cfg := tinyConfig(t, 128)
+	cfg.Train.Epochs = 1
+	b := backend.MustNew("")
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), cfg, RunOptions{Dir: dir, Train: ds, Backend: b}); err != nil {
+		t.Fatal(err)
+	}
+	ckpt := filepath.Join(dir, WeightsDir, LastCkpt)
+	before, err := os.ReadFile(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := cfg
+	bad.Train.Epochs = 20
+	bad.Optimizer.LR = 1e30
+	bad.Optimizer.GradClipNorm = 0
+	bad.Schedule.Warmup = "none"
+	_, err = Run(context.Background(), bad, RunOptions{Dir: dir, Train: ds, Backend: b, Resume: true})
+	if err == nil {
+		t.Fatal("a diverging run finished without error")
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "step ") || !(strings.Contains(msg, "loss_cls") || strings.Contains(msg, "loss_box") || strings.Contains(msg, "total") || strings.Contains(msg, "grad_norm")) {
+		t.Errorf("error %q does not name the step and the bad term", msg)
+	}
+	after, err := os.ReadFile(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("the last good checkpoint changed")
+	}
+	t.Log(msg)
 }

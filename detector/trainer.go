@@ -61,6 +61,8 @@ type RunOptions struct {
 	Out io.Writer
 	// Version is the ghmdet version recorded with the run.
 	Version string
+	// OnStep, when set, is called after every training step.
+	OnStep func(step int, res train.Result)
 }
 
 // Summary is what a finished (or stopped) run reports.
@@ -326,6 +328,9 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (*Summary, error) {
 			}
 			batchInEpoch++
 			imagesSeen += b.B
+			if opts.OnStep != nil {
+				opts.OnStep(step, res)
+			}
 			trainTime += time.Since(t0)
 			if runCls == 0 {
 				runCls, runBox = res.Terms[0], res.Terms[1]
