@@ -173,9 +173,9 @@ func fmtAP(v float64) string {
 }
 
 // writeValImages draws up to 6 validation images with their predictions
-// (score >= 0.3, or the threshold when higher) and ground truth in a mosaic.
+// (score >= 0.5, or the threshold when higher) and ground truth in a mosaic.
 func writeValImages(path string, val *data.Dataset, dets [][]Detection, thr float32) error {
-	minScore := math.Max(0.3, float64(thr))
+	minScore := math.Max(0.5, float64(thr))
 	idx := make([]int, 0, len(val.Images))
 	for i := range val.Images {
 		if dets[i] != nil || len(val.Images[i].Objects) > 0 {
