@@ -1,9 +1,11 @@
 package detector
 
 import (
+	"encoding/csv"
 	"fmt"
 	"image"
 	"math"
+	"os"
 	"path/filepath"
 	"sort"
 	"time"
@@ -159,6 +161,9 @@ func WriteRunReport(dir string, cfg Config, sum *Summary, val *data.Dataset, val
 		}
 		figs = append(figs, report.Figure{Title: "Validation images: predictions (solid) and ground truth (dashed)", Path: ValImages})
 	}
+	if t, err := resultsTable(filepath.Join(dir, ResultsFile)); err == nil {
+		rep.Tables = append(rep.Tables, t)
+	}
 	rep.Images = append(figs, extraFigures...)
 	rep.Notes = append(rep.Notes,
 		"Files: config.yaml (resolved configuration), run.json (seed, versions, data), metrics.jsonl (per-step metrics), results.csv (per evaluation), weights/last.ckpt and weights/best.ckpt (checkpoints), val_detections.json (COCO results format).")
@@ -204,4 +209,33 @@ func writeValImages(path string, val *data.Dataset, dets [][]Detection, thr floa
 		return nil
 	}
 	return draw.Save(path, draw.Mosaic(imgs, 3, 384))
+}
+
+// resultsTable reads the per-epoch results table (epoch, losses, AP, AP50,
+// AP75 columns) for the report.
+func resultsTable(path string) (report.Table, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return report.Table{}, err
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) < 2 {
+		return report.Table{}, fmt.Errorf("results table %s: %v", path, err)
+	}
+	keep := []int{0, 1, 3, 4, 5, 6, 7, 8}
+	t := report.Table{Title: "Per-epoch results (mean training losses; COCO numbers where evaluated)"}
+	for _, i := range keep {
+		t.Header = append(t.Header, rows[0][i])
+	}
+	for _, r := range rows[1:] {
+		var cells []string
+		for _, i := range keep {
+			if i < len(r) {
+				cells = append(cells, r[i])
+			}
+		}
+		t.Rows = append(t.Rows, cells)
+	}
+	return t, nil
 }

@@ -294,6 +294,8 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (*Summary, error) {
 		it := ld.Epoch(ctx, epoch)
 		batchInEpoch := 0
 		var runCls, runBox float64
+		var sumCls, sumBox, lastLR float64
+		var nSteps int
 		for {
 			t0 := time.Now()
 			b, err := it.Next()
@@ -332,6 +334,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (*Summary, error) {
 				opts.OnStep(step, res)
 			}
 			trainTime += time.Since(t0)
+			sumCls, sumBox, lastLR, nSteps = sumCls+res.Terms[0], sumBox+res.Terms[1], res.LR, nSteps+1
 			if runCls == 0 {
 				runCls, runBox = res.Terms[0], res.Terms[1]
 			}
@@ -369,6 +372,10 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (*Summary, error) {
 			return nil, err
 		}
 		last := epochsDone == cfg.Train.Epochs || stopped != ""
+		row := resultRow{epoch: epoch + 1, step: step, lr: lastLR, steps: nSteps}
+		if nSteps > 0 {
+			row.lossCls, row.lossBox = sumCls/float64(nSteps), sumBox/float64(nSteps)
+		}
 		if opts.Val != nil && (last || (cfg.Train.EvalEvery > 0 && epochsDone%cfg.Train.EvalEvery == 0)) && stopped != StopInterrupted {
 			res, dets, err := Evaluate(tr.backend, tr.store, cfg, opts.Val, filepath.Join(opts.Dir, "val_detections.json"))
 			if err != nil {
@@ -387,7 +394,10 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (*Summary, error) {
 					return nil, err
 				}
 			}
-			if err := appendResults(filepath.Join(opts.Dir, ResultsFile), epochsDone, step, res); err != nil {
+			row.stats = res
+		}
+		if nSteps > 0 {
+			if err := appendResults(filepath.Join(opts.Dir, ResultsFile), row); err != nil {
 				return nil, err
 			}
 		}
@@ -440,8 +450,20 @@ func datasetInfo(ds *data.Dataset) map[string]any {
 	return map[string]any{"name": ds.Name, "images": len(ds.Images), "boxes": ds.NumObjects(), "classes": ds.Classes}
 }
 
-// appendResults adds one line per evaluation to the results table (CSV).
-func appendResults(path string, epoch, step int, r *eval.Result) error {
+// resultRow is one line of the results table: an epoch (complete or cut
+// short) with its mean training losses and, when it was evaluated, the COCO
+// numbers.
+type resultRow struct {
+	epoch, step, steps int
+	lr                 float64
+	lossCls, lossBox   float64
+	stats              *eval.Result
+}
+
+// appendResults adds one line per epoch to the results table (CSV): epoch,
+// step, steps in the epoch, last learning rate, mean losses, then the 12 COCO
+// numbers (empty when the epoch was not evaluated).
+func appendResults(path string, r resultRow) error {
 	newFile := false
 	if _, err := os.Stat(path); os.IsNotExist(err) {
 		newFile = true
@@ -452,18 +474,21 @@ func appendResults(path string, epoch, step int, r *eval.Result) error {
 	}
 	defer f.Close()
 	if newFile {
-		fmt.Fprint(f, "epoch,step")
+		fmt.Fprint(f, "epoch,step,steps,lr,loss_cls,loss_box")
 		for _, n := range eval.StatNames {
 			fmt.Fprintf(f, ",%s", n)
 		}
 		fmt.Fprintln(f)
 	}
-	fmt.Fprintf(f, "%d,%d", epoch, step)
-	for _, v := range r.Stats {
-		if math.IsNaN(v) {
+	fmt.Fprintf(f, "%d,%d,%d,%.6g,%.6f,%.6f", r.epoch, r.step, r.steps, r.lr, r.lossCls, r.lossBox)
+	for i := range eval.StatNames {
+		switch {
+		case r.stats == nil:
+			fmt.Fprint(f, ",")
+		case math.IsNaN(r.stats.Stats[i]):
 			fmt.Fprint(f, ",nan")
-		} else {
-			fmt.Fprintf(f, ",%.6f", v)
+		default:
+			fmt.Fprintf(f, ",%.6f", r.stats.Stats[i])
 		}
 	}
 	_, err = fmt.Fprintln(f)
