@@ -12,6 +12,7 @@ package backend
 import (
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/gomlx/compute"
@@ -53,6 +54,9 @@ func New(config string) (compute.Backend, error) {
 	defer mu.Unlock()
 	if b, ok := cache[cfg]; ok {
 		return b, nil
+	}
+	if strings.HasPrefix(cfg, "go") {
+		reserveHeap()
 	}
 	b, err := newQuiet(cfg)
 	if err != nil {

@@ -1,6 +1,9 @@
 package backend
 
 import (
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,4 +74,28 @@ func TestManyBranchGraphDoesNotHang(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("graph with 16 parallel matmuls did not finish in 60 s: worker pool deadlock?")
 	}
+}
+
+// TestReserveHeapCostsNoMemory checks that the heap reservation made for the
+// pure-Go backend does not touch its pages: resident memory grows by far
+// less than the reservation.
+func TestReserveHeapCostsNoMemory(t *testing.T) {
+	const n = 2 << 30
+	before := rssBytes(t)
+	growHeap(n)
+	after := rssBytes(t)
+	if grow := after - before; grow > 256<<20 {
+		t.Fatalf("growing the heap by %d bytes grew resident memory by %d bytes", n, grow)
+	}
+}
+
+func rssBytes(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		t.Skipf("no /proc/self/statm: %v", err)
+	}
+	f := strings.Fields(string(b))
+	pages, _ := strconv.Atoi(f[1])
+	return pages * os.Getpagesize()
 }
