@@ -3,6 +3,7 @@ package loader
 import (
 	"context"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -79,8 +80,8 @@ func bccdDataset(b *testing.B) *data.Dataset {
 // iteration is one epoch over every image; the metric is images/s.
 func BenchmarkLoaderBCCD(b *testing.B) {
 	ds := bccdDataset(b)
-	for _, size := range []int{320, 512} {
-		b.Run(map[int]string{320: "canvas320", 512: "canvas512"}[size], func(b *testing.B) {
+	for _, size := range []int{256, 320, 512} {
+		b.Run(fmt.Sprintf("canvas%d", size), func(b *testing.B) {
 			l, err := New(ds, Config{BatchSize: 8, Seed: 1, Shuffle: true,
 				Transform: transform.Config{CanvasW: size, CanvasH: size, FlipProb: 0.5}})
 			if err != nil {
