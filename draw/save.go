@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ghmdet/ghmdet/internal/atomicfile"
 	xdraw "golang.org/x/image/draw"
 )
 
@@ -19,7 +20,7 @@ const JPEGQuality = 92
 // SavePNG writes img to path as PNG, atomically (a temporary file in the same
 // folder renamed when complete). Errors name path.
 func SavePNG(path string, img image.Image) error {
-	return writeAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
 		return png.Encode(w, img)
 	})
 }
@@ -27,7 +28,7 @@ func SavePNG(path string, img image.Image) error {
 // SaveJPEG writes img to path as JPEG (quality JPEGQuality), atomically.
 // Errors name path.
 func SaveJPEG(path string, img image.Image) error {
-	return writeAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
 		return jpeg.Encode(w, img, &jpeg.Options{Quality: JPEGQuality})
 	})
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"math"
 	"strconv"
+
+	"github.com/ghmdet/ghmdet/internal/atomicfile"
 )
 
 // formatFloat writes v in the shortest form that reads back exactly; NaN and
@@ -34,7 +36,7 @@ func WriteCSV(path string, header []string, rows [][]float64) error {
 			return fmt.Errorf("writing %s: row %d has %d values, the header has %d columns", path, i, len(r), len(header))
 		}
 	}
-	return writeAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
 		if len(header) > 0 {
 			if err := cw.Write(header); err != nil {
@@ -64,7 +66,7 @@ func WriteSeriesCSV(path string, series []Series) error {
 			return fmt.Errorf("writing %s: series %d (%q) has %d x values and %d y values", path, i, s.Name, len(s.X), len(s.Y))
 		}
 	}
-	return writeAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
 		if err := cw.Write([]string{"series", "x", "y"}); err != nil {
 			return err
@@ -123,7 +125,7 @@ func WriteJSON(path string, v any) error {
 	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	return writeAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
 		_, err := w.Write(buf.Bytes())
 		return err
 	})

@@ -20,6 +20,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/ghmdet/ghmdet/internal/atomicfile"
 	stdfont "golang.org/x/image/font"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -405,7 +406,7 @@ func renderPNG(path string, wPx, hPx int, paint func(c draw.Canvas) error) error
 	if err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
-	return writeAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
 		enc := png.Encoder{CompressionLevel: png.DefaultCompression}
 		return enc.Encode(w, img)
 	})

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+
+	"github.com/ghmdet/ghmdet/internal/atomicfile"
 )
 
 // Report is the content of a run report: a title, key-value summary lines,
@@ -48,12 +50,12 @@ func WriteReport(dir string, r Report) error {
 		}
 		figs[i] = Figure{Title: f.Title, Path: p}
 	}
-	if err := writeAtomic(filepath.Join(dir, "report.md"), func(w io.Writer) error {
+	if err := atomicfile.Write(filepath.Join(dir, "report.md"), 0o644, func(w io.Writer) error {
 		return writeMarkdown(w, r, figs)
 	}); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, "report.html"), func(w io.Writer) error {
+	return atomicfile.Write(filepath.Join(dir, "report.html"), 0o644, func(w io.Writer) error {
 		return writeHTML(w, r, figs)
 	})
 }
