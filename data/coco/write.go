@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ghmdet/ghmdet/data"
+	"github.com/ghmdet/ghmdet/data/internal/imagefile"
 )
 
 // The canonical COCO output written by Encode. Every image has id,
@@ -171,7 +172,7 @@ func WriteDir(ds *data.Dataset, dir, split string) (*data.Report, error) {
 		}
 		used[key] = im.FileName
 		dst := filepath.Join(imgDir, filepath.FromSlash(name))
-		if err := placeImage(im.Path, dst); err != nil {
+		if err := imagefile.Place(im.Path, dst); err != nil {
 			return rep, fmt.Errorf("coco: %w", err)
 		}
 		im.FileName = name
@@ -196,47 +197,7 @@ func WriteDir(ds *data.Dataset, dir, split string) (*data.Report, error) {
 // SafeName returns name as a clean relative slash-separated path; a name
 // that is absolute or climbs out of its folder keeps only its base name.
 func SafeName(name string) string {
-	n := filepath.ToSlash(filepath.Clean(filepath.FromSlash(name)))
-	if filepath.IsAbs(name) || n == ".." || strings.HasPrefix(n, "../") || strings.HasPrefix(n, "/") {
-		return filepath.Base(filepath.FromSlash(name))
-	}
-	return n
-}
-
-// placeImage puts the image file src at dst: nothing when src is empty or
-// already dst, else a hard link or a copy.
-func placeImage(src, dst string) error {
-	if src == "" {
-		return nil
-	}
-	as, err1 := filepath.Abs(src)
-	ad, err2 := filepath.Abs(dst)
-	if err1 == nil && err2 == nil && as == ad {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	if err := os.Remove(dst); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	if err := os.Link(src, dst); err == nil {
-		return nil
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("image %w", err)
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copying %s to %s: %w", src, dst, err)
-	}
-	return out.Close()
+	return imagefile.SafeName(name)
 }
 
 func imageID(im data.Image, i int, keep bool) int64 {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ghmdet/ghmdet/data"
+	"github.com/ghmdet/ghmdet/data/internal/imagefile"
 )
 
 // MarshalXML returns the annotation file of one image of a dataset with the
@@ -100,7 +100,7 @@ func Write(ds *data.Dataset, dir, split string) (*data.Report, error) {
 			continue
 		}
 		used[key] = im.FileName
-		if err := placeImage(im.Path, filepath.Join(imgDir, base)); err != nil {
+		if err := imagefile.Place(im.Path, filepath.Join(imgDir, base)); err != nil {
 			return rep, fmt.Errorf("voc: %w", err)
 		}
 		im.FileName = base
@@ -120,40 +120,4 @@ func Write(ds *data.Dataset, dir, split string) (*data.Report, error) {
 		}
 	}
 	return rep, nil
-}
-
-// placeImage puts the image file src at dst: nothing when src is empty or
-// already dst, else a hard link or a copy.
-func placeImage(src, dst string) error {
-	if src == "" {
-		return nil
-	}
-	as, err1 := filepath.Abs(src)
-	ad, err2 := filepath.Abs(dst)
-	if err1 == nil && err2 == nil && as == ad {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	if err := os.Remove(dst); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	if err := os.Link(src, dst); err == nil {
-		return nil
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("image %w", err)
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copying %s to %s: %w", src, dst, err)
-	}
-	return out.Close()
 }

@@ -3,7 +3,6 @@ package yolo
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ghmdet/ghmdet/data"
+	"github.com/ghmdet/ghmdet/data/internal/imagefile"
 )
 
 // FormatLabels returns the label file of one image: one line
@@ -89,7 +89,7 @@ func Write(ds *data.Dataset, dir, split string) (*data.Report, error) {
 	used := map[string]string{}
 	ignored := 0
 	for _, im := range ds.Images {
-		name := safeName(im.FileName)
+		name := imagefile.SafeName(im.FileName)
 		stem := strings.TrimSuffix(name, filepath.Ext(name))
 		key := strings.ToLower(stem)
 		if prev, ok := used[key]; ok {
@@ -105,7 +105,7 @@ func Write(ds *data.Dataset, dir, split string) (*data.Report, error) {
 			rep.SkippedObjects += len(im.Objects)
 			continue
 		}
-		if err := placeImage(im.Path, filepath.Join(imgDir, filepath.FromSlash(name))); err != nil {
+		if err := imagefile.Place(im.Path, filepath.Join(imgDir, filepath.FromSlash(name))); err != nil {
 			return rep, fmt.Errorf("yolo: %w", err)
 		}
 		lb, left := FormatLabels(im)
@@ -131,50 +131,4 @@ func Write(ds *data.Dataset, dir, split string) (*data.Report, error) {
 		return rep, fmt.Errorf("yolo: %w", err)
 	}
 	return rep, nil
-}
-
-// safeName returns name as a clean relative slash-separated path; a name
-// that is absolute or climbs out of its folder keeps only its base name.
-func safeName(name string) string {
-	n := filepath.ToSlash(filepath.Clean(filepath.FromSlash(name)))
-	if filepath.IsAbs(name) || n == ".." || strings.HasPrefix(n, "../") || strings.HasPrefix(n, "/") {
-		return filepath.Base(filepath.FromSlash(name))
-	}
-	return n
-}
-
-// placeImage puts the image file src at dst: nothing when src is empty or
-// already dst, else a hard link or a copy.
-func placeImage(src, dst string) error {
-	if src == "" {
-		return nil
-	}
-	as, err1 := filepath.Abs(src)
-	ad, err2 := filepath.Abs(dst)
-	if err1 == nil && err2 == nil && as == ad {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	if err := os.Remove(dst); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	if err := os.Link(src, dst); err == nil {
-		return nil
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("image %w", err)
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copying %s to %s: %w", src, dst, err)
-	}
-	return out.Close()
 }

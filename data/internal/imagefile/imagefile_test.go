@@ -1,0 +1,71 @@
+package imagefile
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSafeName(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"a.jpg", "a.jpg"},
+		{"sub/a.jpg", "sub/a.jpg"},
+		{"sub/../b.jpg", "b.jpg"},
+		{"./x/./y.png", "x/y.png"},
+		{"/abs/c.jpg", "c.jpg"},
+		{"../up/d.jpg", "d.jpg"},
+		{"x/../../e.jpg", "e.jpg"},
+		{"..", ".."},
+	} {
+		if got := SafeName(c.in); got != c.want {
+			t.Errorf("SafeName(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestPlace(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.jpg")
+	if err := os.WriteFile(src, []byte("pixels"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, "out", "stale.jpg")
+	if err := os.MkdirAll(filepath.Dir(stale), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stale, []byte("old content"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, src, dst string
+		want           string // content at dst afterwards; "" when dst must not exist
+		wantErr        string // substring of the error; "" for none
+	}{
+		{"nested folder created", src, filepath.Join(dir, "out", "a", "b.jpg"), "pixels", ""},
+		{"existing file replaced", src, stale, "pixels", ""},
+		{"same file", src, src, "pixels", ""},
+		{"no source", "", filepath.Join(dir, "out", "none.jpg"), "", ""},
+		{"missing source", filepath.Join(dir, "missing.jpg"), filepath.Join(dir, "out", "m.jpg"), "", "missing.jpg"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := Place(c.src, c.dst)
+			if c.wantErr == "" && err != nil {
+				t.Fatal(err)
+			}
+			if c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
+				t.Fatalf("error %v, want one naming %s", err, c.wantErr)
+			}
+			got, rerr := os.ReadFile(c.dst)
+			if c.want == "" {
+				if rerr == nil {
+					t.Errorf("%s exists", c.dst)
+				}
+				return
+			}
+			if string(got) != c.want {
+				t.Errorf("content %q, want %q (%v)", got, c.want, rerr)
+			}
+		})
+	}
+}
