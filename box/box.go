@@ -109,20 +109,7 @@ func IoF(a, region Box) float32 {
 // to find the anchors tied at a ground truth's best IoU). The explicit
 // float32 conversions forbid fused multiply-adds.
 func iou(ax1, ay1, ax2, ay2, aArea, bx1, by1, bx2, by2, bArea float32) float32 {
-	lx, ty, rx, by := ax1, ay1, ax2, ay2
-	if bx1 > lx {
-		lx = bx1
-	}
-	if by1 > ty {
-		ty = by1
-	}
-	if bx2 < rx {
-		rx = bx2
-	}
-	if by2 < by {
-		by = by2
-	}
-	iw, ih := rx-lx, by-ty
+	iw, ih := overlap(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2)
 	if iw > 0 && ih > 0 {
 		inter := float32(iw * ih)
 		return inter / float32(aArea+bArea-inter)
@@ -132,6 +119,17 @@ func iou(ax1, ay1, ax2, ay2, aArea, bx1, by1, bx2, by2, bArea float32) float32 {
 
 // iof returns intersection(a, b) / aArea, 0 when aArea is 0.
 func iof(ax1, ay1, ax2, ay2, aArea, bx1, by1, bx2, by2 float32) float32 {
+	iw, ih := overlap(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2)
+	if iw > 0 && ih > 0 && aArea > 0 {
+		return float32(iw*ih) / aArea
+	}
+	return 0
+}
+
+// overlap returns the width and height of the intersection of boxes a and b
+// (the extents between the larger minimum and the smaller maximum
+// coordinates); one of them is not positive when the boxes do not overlap.
+func overlap(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2 float32) (iw, ih float32) {
 	lx, ty, rx, by := ax1, ay1, ax2, ay2
 	if bx1 > lx {
 		lx = bx1
@@ -145,11 +143,7 @@ func iof(ax1, ay1, ax2, ay2, aArea, bx1, by1, bx2, by2 float32) float32 {
 	if by2 < by {
 		by = by2
 	}
-	iw, ih := rx-lx, by-ty
-	if iw > 0 && ih > 0 && aArea > 0 {
-		return float32(iw*ih) / aArea
-	}
-	return 0
+	return rx - lx, by - ty
 }
 
 // lanes is the SIMD width the coordinate arrays of soa are padded to.
