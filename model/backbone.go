@@ -52,6 +52,26 @@ type backboneFeatures struct {
 	C3, C4, C5 *Node
 }
 
+// endStage finishes stage s (0..3 after the stem) of a ResNet-style backbone
+// whose output is y: the stage is frozen (its variables under layer made
+// non-trainable, the gradient stopped at y) when cfg.FrozenStages covers it,
+// and stages 1, 2 and 3 are recorded as C3, C4 and C5. It returns the input
+// of the next stage.
+func (f *backboneFeatures) endStage(layer *mlmodel.Scope, cfg Config, s int, y *Node) *Node {
+	if s+1 <= cfg.FrozenStages {
+		y = freeze(layer, y)
+	}
+	switch s {
+	case 1:
+		f.C3 = y
+	case 2:
+		f.C4 = y
+	case 3:
+		f.C5 = y
+	}
+	return y
+}
+
 // stageNorm is the backbone norm of stage s (0 = stem), frozen (running
 // statistics for "bn") when the stage is.
 func stageNorm(cfg Config, s int) nn.Norm {
@@ -100,17 +120,7 @@ func resNet(scope *mlmodel.Scope, cfg Config, x *Node) backboneFeatures {
 				y = basicBlock(layer.In("%d", b), y, stageNorm(cfg, s+1), width, stride)
 			}
 		}
-		if s+1 <= cfg.FrozenStages {
-			y = freeze(layer, y)
-		}
-		switch s {
-		case 1:
-			feats.C3 = y
-		case 2:
-			feats.C4 = y
-		case 3:
-			feats.C5 = y
-		}
+		y = feats.endStage(layer, cfg, s, y)
 	}
 	return feats
 }
@@ -136,17 +146,7 @@ func tinyNet(scope *mlmodel.Scope, cfg Config, x *Node) backboneFeatures {
 			}
 			y = basicBlock(layer.In("%d", b), y, stageNorm(cfg, s+1), widths[s], stride)
 		}
-		if s+1 <= cfg.FrozenStages {
-			y = freeze(layer, y)
-		}
-		switch s {
-		case 1:
-			feats.C3 = y
-		case 2:
-			feats.C4 = y
-		case 3:
-			feats.C5 = y
-		}
+		y = feats.endStage(layer, cfg, s, y)
 	}
 	return feats
 }
