@@ -48,7 +48,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"image"
 	"io"
 	"io/fs"
 	"os"
@@ -57,13 +56,8 @@ import (
 	"strconv"
 	"strings"
 
-	// Image decoders for reading image sizes from file headers.
-	_ "image/jpeg"
-	_ "image/png"
-
-	_ "golang.org/x/image/bmp"
-
 	"github.com/ghmdet/ghmdet/data"
+	"github.com/ghmdet/ghmdet/data/internal/imagefile"
 )
 
 // Options tunes Read.
@@ -406,7 +400,7 @@ func Read(root string, opts Options) (*data.Dataset, *data.Report, error) {
 		w, h := a.Width, a.Height
 		if w == 0 || h == 0 {
 			var err error
-			if w, h, err = imageSize(imgPath); err != nil {
+			if w, h, err = imagefile.Size(imgPath); err != nil {
 				rep.Errorf(imgPath, "", "no size in %s and the image header is unreadable (%v): image skipped", filepath.Base(path), err)
 				rep.SkippedImages++
 				rep.SkippedObjects += len(a.Objects)
@@ -456,20 +450,6 @@ func findImage(dir, id, filename string) (path, name string, found bool) {
 		}
 	}
 	return filepath.Join(dir, cands[0]), cands[0], false
-}
-
-// imageSize reads the image size from the file's header.
-func imageSize(path string) (int, int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer f.Close()
-	cfg, _, err := image.DecodeConfig(f)
-	if err != nil {
-		return 0, 0, err
-	}
-	return cfg.Width, cfg.Height, nil
 }
 
 func plural(n int, word string) string {

@@ -2,7 +2,6 @@ package yolo
 
 import (
 	"fmt"
-	"image"
 	"io/fs"
 	"math"
 	"os"
@@ -12,13 +11,8 @@ import (
 	"strings"
 	"sync"
 
-	// Image decoders for reading image sizes from file headers.
-	_ "image/jpeg"
-	_ "image/png"
-
-	_ "golang.org/x/image/bmp"
-
 	"github.com/ghmdet/ghmdet/data"
+	"github.com/ghmdet/ghmdet/data/internal/imagefile"
 )
 
 // imageEntry is an image found for a split: its path and its file name
@@ -353,21 +347,14 @@ func LabelPath(imagePath string) string {
 	return stem
 }
 
-// imageSize reads the image size from the file's header.
+// imageSize reads the image size from the file's header; a size that is not
+// positive is an error.
 func imageSize(path string) (int, int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, 0, err
+	w, h, err := imagefile.Size(path)
+	if err == nil && (w <= 0 || h <= 0) {
+		return 0, 0, fmt.Errorf("image size %dx%d", w, h)
 	}
-	defer f.Close()
-	cfg, _, err := image.DecodeConfig(f)
-	if err != nil {
-		return 0, 0, err
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return 0, 0, fmt.Errorf("image size %dx%d", cfg.Width, cfg.Height)
-	}
-	return cfg.Width, cfg.Height, nil
+	return w, h, err
 }
 
 // normTolerance is how far a normalised value may exceed 1 (rounding in the

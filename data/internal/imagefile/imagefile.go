@@ -1,14 +1,40 @@
-// Package imagefile places image files into a dataset folder being written
-// (by the COCO, Pascal VOC and YOLO writers).
+// Package imagefile handles the image files of a dataset for the format
+// readers and writers: their sizes read from file headers (Pascal VOC and
+// YOLO readers), their placement into a dataset folder being written and safe
+// relative names (COCO, Pascal VOC and YOLO writers).
 package imagefile
 
 import (
 	"fmt"
+	"image"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	// Image decoders for reading image sizes from file headers.
+	_ "image/jpeg"
+	_ "image/png"
+
+	_ "golang.org/x/image/bmp"
 )
+
+// Size returns the width and height of the image file at path (JPEG, PNG or
+// BMP, recognised by content) read from its header, without decoding the
+// pixels. The errors are those of opening the file and of
+// image.DecodeConfig; a header may give a zero size.
+func Size(path string) (int, int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	cfg, _, err := image.DecodeConfig(f)
+	if err != nil {
+		return 0, 0, err
+	}
+	return cfg.Width, cfg.Height, nil
+}
 
 // Place puts the image file src at dst: nothing when src is empty or already
 // dst, else a hard link or, when linking fails, a copy. A file already at dst

@@ -1,6 +1,10 @@
 package imagefile
 
 import (
+	"bytes"
+	"image"
+	"image/jpeg"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,6 +69,47 @@ func TestPlace(t *testing.T) {
 			}
 			if string(got) != c.want {
 				t.Errorf("content %q, want %q (%v)", got, c.want, rerr)
+			}
+		})
+	}
+}
+
+func TestSize(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var pngBuf, jpgBuf bytes.Buffer
+	if err := png.Encode(&pngBuf, image.NewGray(image.Rect(0, 0, 7, 3))); err != nil {
+		t.Fatal(err)
+	}
+	if err := jpeg.Encode(&jpgBuf, image.NewRGBA(image.Rect(0, 0, 5, 9)), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, path string
+		w, h       int
+		wantErr    string // substring of the error; "" for none
+	}{
+		{"png", write("a.png", pngBuf.Bytes()), 7, 3, ""},
+		{"jpeg named .png", write("b.png", jpgBuf.Bytes()), 5, 9, ""},
+		{"not an image", write("c.jpg", []byte("plain text")), 0, 0, "unknown format"},
+		{"missing", filepath.Join(dir, "missing.jpg"), 0, 0, "missing.jpg"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w, h, err := Size(c.path)
+			if c.wantErr == "" && err != nil {
+				t.Fatal(err)
+			}
+			if c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
+				t.Fatalf("error %v, want one containing %q", err, c.wantErr)
+			}
+			if w != c.w || h != c.h {
+				t.Errorf("size %dx%d, want %dx%d", w, h, c.w, c.h)
 			}
 		})
 	}
