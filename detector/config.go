@@ -329,7 +329,7 @@ func applyCPUPreset(c *Config) {
 	// Anchors of 16-25 pixels at P3 (reference: 32-51) so that the small
 	// objects of 256 x 256 images get proper positive anchors.
 	c.Anchors.OctaveBaseScale = 2
-	c.Train.Epochs = 12
+	c.Train.Epochs = 24
 	c.Train.BatchSize = 4
 	c.Train.EvalEvery = 4
 	// From scratch on a small batch, AdamW converges several times faster
@@ -340,7 +340,7 @@ func applyCPUPreset(c *Config) {
 	c.Optimizer.WeightDecay = 0.05
 	c.Schedule.WarmupIters = 100
 	c.Schedule.WarmupRatio = 0.1
-	c.Schedule.Steps = []int{8, 11}
+	c.Schedule.Steps = []int{16, 22}
 }
 
 // ClassName returns the name of class k (its index when unnamed).
@@ -361,12 +361,8 @@ func (c *Config) ClassNames() []string {
 }
 
 // applyMobileNetPreset adapts the CPU recipe to the MobileNetV2 backbone:
-// its input normalisation ((pixel-128)/128, as the TFLite model was trained)
-// and a longer schedule (24 epochs, decays after 16 and 22).
+// its input normalisation ((pixel-128)/128, as the TFLite model was trained).
 func applyMobileNetPreset(c *Config) {
 	c.Augment.Mean = [3]float32{128, 128, 128}
 	c.Augment.Std = [3]float32{128, 128, 128}
-	c.Train.Epochs = 24
-	c.Train.EvalEvery = 4
-	c.Schedule.Steps = []int{16, 22}
 }
