@@ -111,16 +111,6 @@ const (
 	benchMaxEpochs = 12
 )
 
-// stepper adapts Trainer.StepBatch, whose target-buffer type the detector
-// package does not export: type inference supplies the type, and one buffer
-// is reused across steps as the training loop does.
-func stepper[T any](f func(*loader.Batch, *T, int, int, int, int) (train.Result, error)) func(b *loader.Batch, step int) (train.Result, error) {
-	var tg T
-	return func(b *loader.Batch, step int) (train.Result, error) {
-		return f(b, &tg, step, 0, benchMaxIters, benchMaxEpochs)
-	}
-}
-
 // DetectorBench times the training step and the inference of the detector
 // cfg on SyntheticBatch(cfg, 1): Options.Warmup untimed and Options.Runs
 // timed training steps, then the same for inference with the trained
@@ -139,7 +129,9 @@ func DetectorBench(ctx context.Context, name string, cfg detector.Config, opts O
 		return Result{}, err
 	}
 	batch := SyntheticBatch(cfg, 1)
-	step := stepper(tr.StepBatch)
+	step := func(b *loader.Batch, n int) (train.Result, error) {
+		return tr.StepBatch(b, n, 0, benchMaxIters, benchMaxEpochs)
+	}
 	n := 0
 	trainOnce := func() error {
 		n++

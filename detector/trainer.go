@@ -100,6 +100,8 @@ type Trainer struct {
 	store   *mlmodel.Store
 	step    *train.Step
 	anchors box.Anchors
+	// targets is the reused buffer of the batch targets.
+	targets batchTargets
 }
 
 // NewTrainer creates the detector's store and training step.
@@ -140,8 +142,9 @@ func (t *Trainer) Anchors() box.Anchors { return t.anchors }
 // StepBatch runs one training step on a batch: it builds the targets,
 // runs forward, losses, backward and the update. step is the 1-based step
 // number (for errors); iter and epoch locate the step in the schedule.
-func (t *Trainer) StepBatch(b *loader.Batch, tg *batchTargets, step, epoch int, maxIters, maxEpochs int) (train.Result, error) {
+func (t *Trainer) StepBatch(b *loader.Batch, step, epoch int, maxIters, maxEpochs int) (train.Result, error) {
 	cfg := &t.cfg
+	tg := &t.targets
 	if err := buildTargets(tg, t.anchors.Boxes, b, cfg.Model.NumClasses, box.TargetConfig{Assign: cfg.Assign, Coder: cfg.Coder}); err != nil {
 		return train.Result{}, err
 	}
@@ -282,7 +285,6 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (*Summary, error) {
 	start := time.Now()
 	var trainTime time.Duration
 	var imagesSeen int
-	var tg batchTargets
 	stopped := ""
 	for epoch := startEpoch; epoch < cfg.Train.Epochs && stopped == ""; epoch++ {
 		bar := progressbar.NewOptions(perEpoch,
@@ -317,7 +319,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (*Summary, error) {
 				continue
 			}
 			step++
-			res, err := tr.StepBatch(b, &tg, step, epoch, maxIters, cfg.Train.Epochs)
+			res, err := tr.StepBatch(b, step, epoch, maxIters, cfg.Train.Epochs)
 			ld.Recycle(b)
 			if err != nil {
 				it.Close()
@@ -346,7 +348,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (*Summary, error) {
 				_ = metrics.Write(map[string]any{
 					"step": step, "epoch": epoch + 1, "lr": res.LR, "loss": res.Loss,
 					"loss_cls": res.Terms[0], "loss_box": res.Terms[1], "grad_norm": res.GradNorm,
-					"num_pos": tg.numPos, "images_per_s": float64(imagesSeen) / trainTime.Seconds(),
+					"num_pos": tr.targets.numPos, "images_per_s": float64(imagesSeen) / trainTime.Seconds(),
 				})
 			}
 			if ctx.Err() != nil {
