@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ghmdet/ghmdet/data/formats"
 	"github.com/ghmdet/ghmdet/detector"
 	"github.com/ghmdet/ghmdet/eval"
 	"github.com/ghmdet/ghmdet/internal/backend"
@@ -119,16 +118,8 @@ func evalModel(cmd *cobra.Command, o *evalOptions) error {
 	if err != nil {
 		return err
 	}
-	split := o.split
 	f := trainFlags{format: o.format, images: o.images}
-	name := o.format
-	if name == "" || name == "auto" {
-		name, _ = formats.Detect(o.data)
-	}
-	if name == "coco" {
-		split = ""
-	}
-	ds, err := loadData(cmd, o.data, split, &f, false)
+	ds, err := loadData(cmd, o.data, splitFor(o.data, o.format, o.split), &f, false)
 	if err != nil {
 		return err
 	}

@@ -138,6 +138,18 @@ func applyFlags(cmd *cobra.Command, f *trainFlags, cfg *detector.Config) {
 	}
 }
 
+// splitFor returns the split to read from the dataset at path: none for a
+// COCO file (it holds one split), split otherwise.
+func splitFor(path, format, split string) string {
+	if format == "" || format == "auto" {
+		format, _ = formats.Detect(path)
+	}
+	if format == "coco" {
+		return ""
+	}
+	return split
+}
+
 // loadData reads one split and prints what was skipped.
 func loadData(cmd *cobra.Command, path, split string, f *trainFlags, strict bool) (*data.Dataset, error) {
 	ds, rep, err := formats.Load(path, formats.Options{Format: f.format, Split: split, ImagesDir: f.images, Strict: strict})
@@ -188,14 +200,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 			return err
 		}
 	}
-	trainSplit, valSplit := f.trainSplit, f.valSplit
-	fmtName := f.format
-	if fmtName == "" || fmtName == "auto" {
-		fmtName, _ = formats.Detect(f.data)
-	}
-	if fmtName == "coco" {
-		trainSplit = ""
-	}
+	trainSplit, valSplit := splitFor(f.data, f.format, f.trainSplit), f.valSplit
 	trainDS, err := loadData(cmd, f.data, trainSplit, f, cfg.Train.Strict)
 	if err != nil {
 		return err
