@@ -41,10 +41,7 @@ func NewPredictor(backend compute.Backend, store *mlmodel.Store, cfg Config) (*P
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	tf, err := transform.New(transform.Config{
-		CanvasW: cfg.Model.InputWidth, CanvasH: cfg.Model.InputHeight,
-		Mean: cfg.Augment.Mean, Std: cfg.Augment.Std,
-	})
+	tf, err := transform.New(inputTransform(&cfg, false))
 	if err != nil {
 		return nil, fmt.Errorf("predictor transform: %w", err)
 	}

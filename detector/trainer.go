@@ -159,17 +159,27 @@ func (t *Trainer) StepBatch(b *loader.Batch, step, epoch int, maxIters, maxEpoch
 	)
 }
 
+// inputTransform is the input pipeline of cfg: resize into the fixed
+// canvas and normalise, plus the configured augmentation when training.
+func inputTransform(cfg *Config, training bool) transform.Config {
+	t := transform.Config{
+		CanvasW: cfg.Model.InputWidth, CanvasH: cfg.Model.InputHeight,
+		Mean: cfg.Augment.Mean, Std: cfg.Augment.Std,
+	}
+	if training {
+		a := cfg.Augment
+		t.FlipProb, t.ShortSideRange = a.FlipProb, a.ScaleJitter
+		t.Brightness, t.Contrast, t.Saturation = a.Brightness, a.Contrast, a.Saturation
+	}
+	return t
+}
+
 // trainLoader returns the loader of the training data.
 func trainLoader(cfg *Config, ds *data.Dataset) (*loader.Loader, error) {
 	return loader.New(ds, loader.Config{
 		BatchSize: cfg.Train.BatchSize, Workers: cfg.Train.Workers, Seed: cfg.Seed,
 		Shuffle: true, DropLast: true, Strict: cfg.Train.Strict,
-		Transform: transform.Config{
-			CanvasW: cfg.Model.InputWidth, CanvasH: cfg.Model.InputHeight,
-			FlipProb: cfg.Augment.FlipProb, ShortSideRange: cfg.Augment.ScaleJitter,
-			Brightness: cfg.Augment.Brightness, Contrast: cfg.Augment.Contrast, Saturation: cfg.Augment.Saturation,
-			Mean: cfg.Augment.Mean, Std: cfg.Augment.Std,
-		},
+		Transform: inputTransform(cfg, true),
 	})
 }
 
@@ -177,10 +187,7 @@ func trainLoader(cfg *Config, ds *data.Dataset) (*loader.Loader, error) {
 func evalLoader(cfg *Config, ds *data.Dataset, batch int) (*loader.Loader, error) {
 	return loader.New(ds, loader.Config{
 		BatchSize: batch, Workers: cfg.Train.Workers, Seed: cfg.Seed, Strict: cfg.Train.Strict,
-		Transform: transform.Config{
-			CanvasW: cfg.Model.InputWidth, CanvasH: cfg.Model.InputHeight,
-			Mean: cfg.Augment.Mean, Std: cfg.Augment.Std,
-		},
+		Transform: inputTransform(cfg, false),
 	})
 }
 
