@@ -28,7 +28,7 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // SplitKeys are the data.yaml keys that name splits, in the order Read with
