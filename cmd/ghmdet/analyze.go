@@ -77,6 +77,7 @@ gradnorm_box.png and the numbers as CSV into --out.`,
 	fl.StringVar(&out, "out", "analysis", "output folder")
 	fl.StringVar(&f.backend, "backend", "", "compute backend")
 	fl.IntVar(&maxImages, "images-max", 200, "analyse at most this many images (0: all)")
+	addMaxPixelsFlag(cmd)
 	rootCmd.AddCommand(cmd)
 }
 

@@ -72,6 +72,7 @@ training run would), without decoding the images.`,
 		},
 	}
 	check.register(checkCmd)
+	addMaxPixelsFlag(checkCmd)
 
 	var conv dataFlags
 	var to, out string

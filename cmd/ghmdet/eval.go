@@ -60,6 +60,7 @@ reference's order, -1 where undefined), "stat_names" and "per_category".`,
 	f.StringVar(&o.out, "out", "detections.json", "where --model writes its detections (COCO results format)")
 	f.StringVar(&o.backend, "backend", "", "compute backend (default \"go\", or $GHMDET_BACKEND)")
 	f.BoolVar(&o.json, "json", false, `print one JSON object ("stats", "per_category") instead of text`)
+	addMaxPixelsFlag(cmd)
 	rootCmd.AddCommand(cmd)
 }
 

@@ -158,5 +158,6 @@ are still processed.`,
 	fl.StringVar(&out, "out", "predictions", "output folder")
 	fl.StringVar(&backendName, "backend", "", "compute backend (default \"go\", or $GHMDET_BACKEND)")
 	fl.Float64Var(&minScore, "score", 0.3, "lowest score written and drawn")
+	addMaxPixelsFlag(cmd)
 	rootCmd.AddCommand(cmd)
 }

@@ -77,6 +77,7 @@ Ctrl-C saves a checkpoint and exits; --resume RUN_DIR continues from it.`,
 	fl.Float64Var(&f.lr, "lr", 0, "base learning rate")
 	fl.Int64Var(&f.seed, "seed", 0, "random seed (weights, data order, augmentation)")
 	fl.BoolVar(&f.strict, "strict", false, "make bad data records fatal")
+	addMaxPixelsFlag(cmd)
 	rootCmd.AddCommand(cmd)
 }
 

@@ -1,13 +1,14 @@
 package formats
 
 import (
+	"errors"
 	"fmt"
-	"image"
 	"io"
 	"os"
 	"text/tabwriter"
 
 	"github.com/ghmdet/ghmdet/data"
+	"github.com/ghmdet/ghmdet/data/imageio"
 )
 
 // CheckResult is what Check found.
@@ -44,7 +45,9 @@ func Check(path string, opts Options) (*CheckResult, error) {
 
 // DecodeImages decodes every image of ds in full, in parallel, and reports
 // (as errors) and removes the images that fail: corrupt or truncated files,
-// and images whose decoded size differs from the annotated one. Images with
+// images whose header declares more pixels than imageio.MaxPixels (refused
+// before decoding), and images whose decoded size differs from the
+// annotated one. Images with
 // an empty Path are left alone.
 func DecodeImages(ds *data.Dataset, rep *data.Report) {
 	msgs := make([]string, len(ds.Images))
@@ -59,8 +62,13 @@ func DecodeImages(ds *data.Dataset, rep *data.Report) {
 			return
 		}
 		defer f.Close()
-		m, _, err := image.Decode(f)
-		if err != nil {
+		m, _, err := imageio.DecodeImage(f)
+		var tooLarge *imageio.TooLargeError
+		switch {
+		case errors.As(err, &tooLarge):
+			msgs[i] = fmt.Sprintf("image too large: %v", err)
+			return
+		case err != nil:
 			msgs[i] = fmt.Sprintf("corrupt or truncated image: %v", err)
 			return
 		}

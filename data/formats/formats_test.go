@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ghmdet/ghmdet/data"
+	"github.com/ghmdet/ghmdet/data/imageio"
 	"github.com/ghmdet/ghmdet/data/voc"
 	"github.com/ghmdet/ghmdet/internal/testutil"
 )
@@ -357,5 +358,29 @@ func TestSharedCOCO128(t *testing.T) {
 	}
 	if ds.Name != "coco128/train2017" || ds.CategoryIDs[0] != 1 || ds.CategoryIDs[79] != 90 || ds.Classes[0] != "person" {
 		t.Errorf("name %q, category ids %d..%d, first class %q", ds.Name, ds.CategoryIDs[0], ds.CategoryIDs[79], ds.Classes[0])
+	}
+}
+
+// TestDecodeImagesPixelLimit checks that DecodeImages refuses, as a
+// reported problem, an image whose header declares more pixels than
+// imageio.MaxPixels, and keeps those within the limit.
+func TestDecodeImagesPixelLimit(t *testing.T) {
+	dir := t.TempDir()
+	big, small := filepath.Join(dir, "big.png"), filepath.Join(dir, "small.png")
+	writeFile(t, big, pngBytes(t, 64, 48))
+	writeFile(t, small, pngBytes(t, 20, 10))
+	defer imageio.SetMaxPixels(imageio.SetMaxPixels(1000))
+	ds := &data.Dataset{Classes: []string{"cat"}, CategoryIDs: []int{1}, Images: []data.Image{
+		{ID: 1, Path: big, Width: 64, Height: 48, Objects: []data.Object{{Box: [4]float64{1, 1, 9, 9}}}},
+		{ID: 2, Path: small, Width: 20, Height: 10},
+	}}
+	rep := &data.Report{}
+	DecodeImages(ds, rep)
+	want := big + ": image id 1: image too large: png header declares 64x48 pixels (3072 pixels), more than the limit of 1000 pixels; refused before decoding: image skipped (1 boxes)"
+	if len(rep.Problems) != 1 || rep.Problems[0].String() != want {
+		t.Errorf("problems %v, want one: %s", rep.Problems, want)
+	}
+	if len(ds.Images) != 1 || ds.Images[0].ID != 2 {
+		t.Errorf("kept images %+v, want only image 2", ds.Images)
 	}
 }

@@ -5,6 +5,11 @@
 // (no per-pixel interface calls) for the common cases: *image.YCbCr (JPEG),
 // *image.NRGBA and *image.RGBA (PNG, BMP), *image.Gray and *image.Paletted.
 // Other types fall back to the generic image.Image interface.
+//
+// Every decoder reads the image's header first and refuses, before
+// allocating or decoding any pixel, an image that declares more pixels than
+// the limit (DefaultMaxPixels unless SetMaxPixels changed it): a small file
+// can declare a size whose decoding would exhaust memory.
 package imageio
 
 import (
@@ -17,6 +22,7 @@ import (
 	"image/png"
 	"io"
 	"os"
+	"sync/atomic"
 
 	// Registers the BMP decoder with image.Decode.
 	_ "golang.org/x/image/bmp"
@@ -61,23 +67,102 @@ func (m *RGB) ToNRGBA() *image.NRGBA {
 	return out
 }
 
+// DefaultMaxPixels is the largest image, in pixels (width x height), that
+// the decoders accept unless SetMaxPixels sets another limit: 100
+// megapixels, 10000 x 10000. Decoding such an image takes about 300 MB for
+// the RGB raster plus up to 400 MB for the decoder's own image.
+const DefaultMaxPixels int64 = 100_000_000
+
+// maxPixels holds the limit set by SetMaxPixels; 0 means DefaultMaxPixels.
+var maxPixels atomic.Int64
+
+// SetMaxPixels sets the largest image, in pixels (width x height), that
+// every decoder of this package accepts, and returns the previous limit;
+// n <= 0 restores DefaultMaxPixels. The limit is process-wide because it
+// bounds the memory of the whole program (every data loader worker,
+// prediction and check decodes through this package): the command line sets
+// it once from its --max-pixels flag before any image is read. It is safe
+// to call concurrently with decoding; a decode already past its header
+// check keeps the limit it saw.
+func SetMaxPixels(n int64) (previous int64) {
+	if n < 0 {
+		n = 0
+	}
+	previous = maxPixels.Swap(n)
+	if previous == 0 {
+		previous = DefaultMaxPixels
+	}
+	return previous
+}
+
+// MaxPixels returns the current limit (see SetMaxPixels).
+func MaxPixels() int64 {
+	if n := maxPixels.Load(); n > 0 {
+		return n
+	}
+	return DefaultMaxPixels
+}
+
+// TooLargeError is the error for an image whose header declares more
+// pixels than the limit; no pixel has been decoded when it is returned.
+type TooLargeError struct {
+	// Format is the image format ("jpeg", "png", "bmp").
+	Format string
+	// Width and Height are the size the header declares.
+	Width, Height int
+	// Max is the limit in pixels.
+	Max int64
+}
+
+// Error says the declared size and the limit.
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("%s header declares %dx%d pixels (%s), more than the limit of %s; refused before decoding",
+		e.Format, e.Width, e.Height, pixelCount(int64(e.Width)*int64(e.Height)), pixelCount(e.Max))
+}
+
+// pixelCount writes n pixels in megapixels when that is at least one.
+func pixelCount(n int64) string {
+	if n >= 1_000_000 {
+		return fmt.Sprintf("%.4g megapixels", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%d pixels", n)
+}
+
+// checkHeader reads the image header from r and returns its format, or an
+// error when the header is unreadable, declares an empty image or more
+// pixels than MaxPixels.
+func checkHeader(r io.Reader) (string, error) {
+	cfg, format, err := image.DecodeConfig(r)
+	if err != nil {
+		return format, fmt.Errorf("decode: %w", err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return format, fmt.Errorf("decode %s: empty image (%dx%d)", format, cfg.Width, cfg.Height)
+	}
+	if max := MaxPixels(); int64(cfg.Width)*int64(cfg.Height) > max {
+		return format, &TooLargeError{Format: format, Width: cfg.Width, Height: cfg.Height, Max: max}
+	}
+	return format, nil
+}
+
 // DecodeFile reads and decodes the image file at path (JPEG, PNG or BMP,
-// recognised by content). Errors name the file.
+// recognised by content), after checking its header against MaxPixels.
+// Errors name the file.
 func DecodeFile(path string) (*RGB, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", path, err)
 	}
 	defer f.Close()
-	m, _, err := Decode(bufio.NewReaderSize(f, 64<<10))
+	m, _, err := Decode(f)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", path, err)
 	}
 	return m, nil
 }
 
-// DecodeBytes decodes an encoded image held in memory; name is used in
-// error messages.
+// DecodeBytes decodes an encoded image held in memory, after checking its
+// header against MaxPixels; name is used in error messages.
 func DecodeBytes(name string, b []byte) (*RGB, error) {
 	m, _, err := Decode(bytes.NewReader(b))
 	if err != nil {
@@ -86,9 +171,35 @@ func DecodeBytes(name string, b []byte) (*RGB, error) {
 	return m, nil
 }
 
-// Decode decodes a JPEG, PNG or BMP stream into RGB and returns the format
-// name ("jpeg", "png", "bmp").
+// Decode decodes a JPEG, PNG or BMP stream into RGB, after checking its
+// header against MaxPixels, and returns the format name ("jpeg", "png",
+// "bmp").
 func Decode(r io.Reader) (*RGB, string, error) {
+	img, format, err := DecodeImage(r)
+	if err != nil {
+		return nil, format, err
+	}
+	return FromImage(img), format, nil
+}
+
+// DecodeImage decodes a JPEG, PNG or BMP stream, after checking its header
+// against MaxPixels, into the standard library's image type for the format
+// (without converting it to RGB), and returns the format name. An image
+// over the limit is refused with a *TooLargeError before any pixel memory is
+// allocated.
+func DecodeImage(r io.Reader) (image.Image, string, error) {
+	// The stream is read once: the bytes the header check consumed are kept
+	// and replayed to the full decode, so r need not be seekable and cannot
+	// change between the check and the decode.
+	var head bytes.Buffer
+	if format, err := checkHeader(io.TeeReader(r, &head)); err != nil {
+		return nil, format, err
+	}
+	return decodeImage(bufio.NewReaderSize(io.MultiReader(&head, r), 64<<10))
+}
+
+// decodeImage decodes r in full (its header already checked).
+func decodeImage(r io.Reader) (image.Image, string, error) {
 	img, format, err := image.Decode(r)
 	if err != nil {
 		return nil, format, fmt.Errorf("decode: %w", err)
@@ -97,7 +208,7 @@ func Decode(r io.Reader) (*RGB, string, error) {
 	if b.Dx() <= 0 || b.Dy() <= 0 {
 		return nil, format, fmt.Errorf("decode %s: empty image (%dx%d)", format, b.Dx(), b.Dy())
 	}
-	return FromImage(img), format, nil
+	return img, format, nil
 }
 
 // FromImage converts any image.Image to RGB. Alpha is dropped (colours are
