@@ -208,3 +208,48 @@ func GenerateAnchorsForSizes(cfg AnchorConfig, sizes [][2]int) (Anchors, error) 
 	}
 	return out, nil
 }
+
+// ValidMask returns one flag per anchor of a (resized into dst when its
+// capacity suffices): true for the anchors of the feature-map cells that
+// cover the valid image region of validW x validH pixels at the top-left of
+// the input canvas, false for the cells on the padding. On a level of stride
+// s the valid cells are x < ceil(validW/s) and y < ceil(validH/s) (capped at
+// the feature-map size), the reference's valid flags (mmdetection's
+// AnchorGenerator.valid_flags with the resized image shape). A valid size of
+// at least the canvas marks every anchor valid.
+func (a Anchors) ValidMask(dst []bool, validW, validH int) []bool {
+	if cap(dst) >= len(a.Boxes) {
+		dst = dst[:len(a.Boxes)]
+	} else {
+		dst = make([]bool, len(a.Boxes))
+	}
+	for _, lv := range a.Levels {
+		vw := min(FeatureSize(max(validW, 0), lv.Stride), lv.W)
+		vh := min(FeatureSize(max(validH, 0), lv.Stride), lv.H)
+		m := dst[lv.Offset : lv.Offset+lv.Count]
+		perRow := lv.W * a.PerLocation
+		for y := 0; y < lv.H; y++ {
+			row := m[y*perRow : (y+1)*perRow]
+			if y >= vh {
+				clear(row)
+				continue
+			}
+			for i := range row {
+				row[i] = i < vw*a.PerLocation
+			}
+		}
+	}
+	return dst
+}
+
+// NumValid returns the number of valid anchors per level for a valid image
+// region of validW x validH pixels (see ValidMask).
+func (a Anchors) NumValid(validW, validH int) []int {
+	out := make([]int, len(a.Levels))
+	for l, lv := range a.Levels {
+		vw := min(FeatureSize(max(validW, 0), lv.Stride), lv.W)
+		vh := min(FeatureSize(max(validH, 0), lv.Stride), lv.H)
+		out[l] = vw * vh * a.PerLocation
+	}
+	return out
+}

@@ -2,6 +2,7 @@ package box
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -160,5 +161,58 @@ func TestGenerateAnchorsErrors(t *testing.T) {
 	}
 	if _, err := GenerateAnchorsForSizes(DefaultAnchorConfig(), [][2]int{{4, 4}}); err == nil {
 		t.Errorf("GenerateAnchorsForSizes: no error for 1 size and 5 strides")
+	}
+}
+
+// TestValidMaskCounts pins the number of valid anchors per level (cells x <
+// ceil(validW/s), y < ceil(validH/s), 9 anchors each) for a few resized image
+// shapes, computed by hand.
+func TestValidMaskCounts(t *testing.T) {
+	cases := []struct {
+		name           string
+		canvasW, canvH int
+		validW, validH int
+		want           []int
+	}{
+		// 640x480 fitted into 256x256: 256x192.
+		{"landscape 256", 256, 256, 256, 192, []int{32 * 24 * 9, 16 * 12 * 9, 8 * 6 * 9, 4 * 3 * 9, 2 * 2 * 9}},
+		// 100x300 fitted into 256x256: 85x256.
+		{"portrait 256", 256, 256, 85, 256, []int{11 * 32 * 9, 6 * 16 * 9, 3 * 8 * 9, 2 * 4 * 9, 1 * 2 * 9}},
+		// A 500x375 image resized to fit 1333x800 (1067x800) in a 1344x800 canvas.
+		{"reference 1344x800", 1344, 800, 1067, 800, []int{134 * 100 * 9, 67 * 50 * 9, 34 * 25 * 9, 17 * 13 * 9, 9 * 7 * 9}},
+		{"full canvas", 256, 256, 256, 256, []int{32 * 32 * 9, 16 * 16 * 9, 8 * 8 * 9, 4 * 4 * 9, 2 * 2 * 9}},
+		{"larger than canvas", 256, 256, 300, 999, []int{32 * 32 * 9, 16 * 16 * 9, 8 * 8 * 9, 4 * 4 * 9, 2 * 2 * 9}},
+		{"one pixel", 256, 256, 1, 1, []int{9, 9, 9, 9, 9}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a, err := GenerateAnchors(DefaultAnchorConfig(), c.canvH, c.canvasW)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := a.NumValid(c.validW, c.validH)
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("NumValid(%d, %d) = %v, want %v", c.validW, c.validH, got, c.want)
+			}
+			mask := a.ValidMask(nil, c.validW, c.validH)
+			for l, lv := range a.Levels {
+				n := 0
+				vw := (c.validW + lv.Stride - 1) / lv.Stride
+				vh := (c.validH + lv.Stride - 1) / lv.Stride
+				for i, ok := range mask[lv.Offset : lv.Offset+lv.Count] {
+					cell := i / a.PerLocation
+					y, x := cell/lv.W, cell%lv.W
+					if want := x < vw && y < vh; ok != want {
+						t.Fatalf("level %d cell (%d, %d): valid %v, want %v", l, x, y, ok, want)
+					}
+					if ok {
+						n++
+					}
+				}
+				if n != c.want[l] {
+					t.Fatalf("level %d: %d valid flags, want %d", l, n, c.want[l])
+				}
+			}
+		})
 	}
 }

@@ -6,6 +6,11 @@ const (
 	Negative int32 = -1
 	// Ignored marks an anchor that takes no part in the losses.
 	Ignored int32 = -2
+	// Padding marks an anchor of a feature-map cell that lies on the
+	// padding of the input canvas, outside the resized image (see
+	// Anchors.ValidMask): it is never assigned and takes no part in the
+	// losses, as the reference's invalid anchors.
+	Padding int32 = -3
 )
 
 // AssignConfig configures the MaxIoU assignment of anchors to ground truths
@@ -104,7 +109,7 @@ func Assign(anchors, gts []Box, ignore []bool, cfg AssignConfig) Assignment {
 func AssignInto(dst *Assignment, anchors, gts []Box, ignore []bool, cfg AssignConfig) {
 	dst.Labels = growInt32(dst.Labels, len(anchors))
 	dst.MaxIoU = growFloat32(dst.MaxIoU, len(anchors))
-	dst.DroppedGT = assignCore(dst.Labels, dst.MaxIoU, anchors, gts, ignore, cfg)
+	dst.DroppedGT = assignCore(dst.Labels, dst.MaxIoU, anchors, nil, gts, ignore, cfg)
 	dst.NumPos, dst.NumNeg, dst.NumIgnored = countLabels(dst.Labels)
 }
 
@@ -141,10 +146,16 @@ func growFloat32(s []float32, n int) []float32 {
 // (anchor, gt) pairs (parallel over anchor chunks) that labels by threshold
 // and finds each gt's best IoU, and one that recomputes the IoUs of the few
 // anchors that can be tied at a gt's best IoU (low-quality matches). No IoU
-// matrix is stored.
-func assignCore(labels []int32, maxIoU []float32, anchors, gts []Box, ignore []bool, cfg AssignConfig) int {
+// matrix is stored. valid, when not nil, has one flag per anchor: anchors
+// with a false flag are labelled Padding with MaxIoU -1 and take no part in
+// the matching (neither by threshold nor as low-quality matches), as the
+// reference assigns only the anchors inside the valid image region.
+func assignCore(labels []int32, maxIoU []float32, anchors []Box, valid []bool, gts []Box, ignore []bool, cfg AssignConfig) int {
 	if ignore != nil && len(ignore) != len(gts) {
 		panic("box.Assign: len(ignore) != len(gts)")
+	}
+	if valid != nil && len(valid) != len(anchors) {
+		panic("box.Assign: len(valid) != len(anchors)")
 	}
 	var gt, ig soa
 	gtIdx := make([]int32, 0, len(gts))
@@ -192,6 +203,10 @@ func assignCore(labels []int32, maxIoU []float32, anchors, gts []Box, ignore []b
 		lMax := wMax[2*w*pG : (2*w+1)*pG]
 		row := wMax[(2*w+1)*pG : (2*w+2)*pG]
 		for j := lo; j < hi; j++ {
+			if valid != nil && !valid[j] {
+				labels[j], maxIoU[j] = Padding, -1
+				continue
+			}
 			a := anchors[j]
 			if !a.Valid() {
 				labels[j], maxIoU[j] = Negative, 0

@@ -39,20 +39,25 @@ type Targets struct {
 	// MaxIoU [N]: each anchor's best IoU with a ground truth (see
 	// Assignment.MaxIoU).
 	MaxIoU []float32
-	// NumPos, NumNeg and NumIgnored count the anchors of each kind.
-	NumPos, NumNeg, NumIgnored int
+	// NumPos, NumNeg and NumIgnored count the anchors of each kind;
+	// NumPadding counts the anchors outside the valid image region (see
+	// BuildTargetsInto), which are not counted as ignored.
+	NumPos, NumNeg, NumIgnored, NumPadding int
 	// DroppedGT counts the degenerate boxes that were dropped.
 	DroppedGT int
 }
 
 // BuildTargets assigns anchors to the ground truths gts (see Assign; ignore
-// may be nil) and returns the loss targets. classes[i] is the class of gts[i]
+// may be nil) and returns the loss targets. valid, when not nil, flags the
+// anchors inside the valid image region (Anchors.ValidMask): the others get
+// weight 0 in every loss and are never matched, as the reference's padding
+// anchors. classes[i] is the class of gts[i]
 // in [0, numClasses) (not checked for ignore regions). It returns an error
 // when the lengths disagree, numClasses is not positive or a class is out of
 // range.
-func BuildTargets(anchors, gts []Box, classes []int, ignore []bool, numClasses int, cfg TargetConfig) (Targets, error) {
+func BuildTargets(anchors []Box, valid []bool, gts []Box, classes []int, ignore []bool, numClasses int, cfg TargetConfig) (Targets, error) {
 	var t Targets
-	err := BuildTargetsInto(&t, anchors, gts, classes, ignore, numClasses, cfg)
+	err := BuildTargetsInto(&t, anchors, valid, gts, classes, ignore, numClasses, cfg)
 	return t, err
 }
 
@@ -62,7 +67,7 @@ func BuildTargets(anchors, gts []Box, classes []int, ignore []bool, numClasses i
 // for example dst.ClassTargets = batch[b*N*C : (b+1)*N*C], to have that
 // image's targets written in place. Every element of the required lengths is
 // overwritten.
-func BuildTargetsInto(dst *Targets, anchors, gts []Box, classes []int, ignore []bool, numClasses int, cfg TargetConfig) error {
+func BuildTargetsInto(dst *Targets, anchors []Box, valid []bool, gts []Box, classes []int, ignore []bool, numClasses int, cfg TargetConfig) error {
 	if numClasses <= 0 {
 		return fmt.Errorf("build targets: %d classes, want at least 1", numClasses)
 	}
@@ -71,6 +76,9 @@ func BuildTargetsInto(dst *Targets, anchors, gts []Box, classes []int, ignore []
 	}
 	if ignore != nil && len(ignore) != len(gts) {
 		return fmt.Errorf("build targets: %d ignore flags for %d boxes", len(ignore), len(gts))
+	}
+	if valid != nil && len(valid) != len(anchors) {
+		return fmt.Errorf("build targets: %d valid flags for %d anchors", len(valid), len(anchors))
 	}
 	for i, c := range classes {
 		if (ignore == nil || !ignore[i]) && (c < 0 || c >= numClasses) {
@@ -86,18 +94,18 @@ func BuildTargetsInto(dst *Targets, anchors, gts []Box, classes []int, ignore []
 	dst.MatchedGT = growInt32(dst.MatchedGT, N)
 	dst.MaxIoU = growFloat32(dst.MaxIoU, N)
 	labels := dst.MatchedGT
-	dst.DroppedGT = assignCore(labels, dst.MaxIoU, anchors, gts, ignore, cfg.Assign)
+	dst.DroppedGT = assignCore(labels, dst.MaxIoU, anchors, valid, gts, ignore, cfg.Assign)
 
 	coder := cfg.Coder
 	workers := numWorkers(N, C+8)
-	counts := make([][3]int, workers)
+	counts := make([][4]int, workers)
 	parallel(N, C+8, func(lo, hi, w int) {
 		ct := dst.ClassTargets[lo*C : hi*C]
 		clear(ct)
 		cw := dst.ClassWeights[lo:hi]
 		bt := dst.BoxTargets[lo*4 : hi*4]
 		bw := dst.BoxWeights[lo*4 : hi*4]
-		var pos, neg, ign int
+		var pos, neg, ign, pad int
 		for j := lo; j < hi; j++ {
 			k := j - lo
 			l := labels[j]
@@ -115,20 +123,25 @@ func BuildTargetsInto(dst *Targets, anchors, gts []Box, classes []int, ignore []
 				clear(bt[k*4 : k*4+4])
 				clear(bw[k*4 : k*4+4])
 			default:
-				ign++
+				if l == Padding {
+					pad++
+				} else {
+					ign++
+				}
 				labels[j] = -1
 				cw[k] = 0
 				clear(bt[k*4 : k*4+4])
 				clear(bw[k*4 : k*4+4])
 			}
 		}
-		counts[w] = [3]int{pos, neg, ign}
+		counts[w] = [4]int{pos, neg, ign, pad}
 	})
-	dst.NumPos, dst.NumNeg, dst.NumIgnored = 0, 0, 0
+	dst.NumPos, dst.NumNeg, dst.NumIgnored, dst.NumPadding = 0, 0, 0, 0
 	for _, c := range counts {
 		dst.NumPos += c[0]
 		dst.NumNeg += c[1]
 		dst.NumIgnored += c[2]
+		dst.NumPadding += c[3]
 	}
 	return nil
 }

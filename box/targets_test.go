@@ -86,7 +86,7 @@ func TestBuildTargetsConsistentWithAssign(t *testing.T) {
 			}
 		}
 		const C = 5
-		tg, err := BuildTargets(anchors, gts, classes, ignore, C, cfg)
+		tg, err := BuildTargets(anchors, nil, gts, classes, ignore, C, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +124,7 @@ func TestBuildTargetsIntoReusesBuffers(t *testing.T) {
 	for i := range dst.MatchedGT {
 		dst.MatchedGT[i] = 99
 	}
-	if err := BuildTargetsInto(&dst, anchors, gts, classes, ignore, C, cfg); err != nil {
+	if err := BuildTargetsInto(&dst, anchors, nil, gts, classes, ignore, C, cfg); err != nil {
 		t.Fatal(err)
 	}
 	if &dst.ClassTargets[0] != &cls[N*C] || &dst.BoxWeights[0] != &bw[4*N] {
@@ -140,7 +140,7 @@ func TestBuildTargetsIntoReusesBuffers(t *testing.T) {
 	checkTargets(t, dst, Assign(anchors, gts, ignore, cfg.Assign), anchors, gts, classes, C, cfg.Coder)
 	// A second call with other boxes overwrites everything.
 	gts2 := gts[:3]
-	if err := BuildTargetsInto(&dst, anchors, gts2, classes[:3], ignore[:3], C, cfg); err != nil {
+	if err := BuildTargetsInto(&dst, anchors, nil, gts2, classes[:3], ignore[:3], C, cfg); err != nil {
 		t.Fatal(err)
 	}
 	checkTargets(t, dst, Assign(anchors, gts2, ignore[:3], cfg.Assign), anchors, gts2, classes[:3], C, cfg.Coder)
@@ -163,13 +163,80 @@ func TestBuildTargetsErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := BuildTargets(anchors, gts, tc.classes, tc.ignore, tc.C, DefaultTargetConfig()); err == nil {
+			if _, err := BuildTargets(anchors, nil, gts, tc.classes, tc.ignore, tc.C, DefaultTargetConfig()); err == nil {
 				t.Errorf("no error")
 			}
 		})
 	}
 	// The class of an ignore region is not checked.
-	if _, err := BuildTargets(anchors, gts, []int{0, 3}, []bool{false, true}, 3, DefaultTargetConfig()); err != nil {
+	if _, err := BuildTargets(anchors, nil, gts, []int{0, 3}, []bool{false, true}, 3, DefaultTargetConfig()); err != nil {
 		t.Errorf("ignore region with class 3: %v", err)
+	}
+}
+
+// TestBuildTargetsPadding checks that anchors outside the valid image region
+// get weight 0 in every loss, are never matched (not even as a ground
+// truth's best, low-quality anchor) and are counted apart from ignored ones.
+func TestBuildTargetsPadding(t *testing.T) {
+	a, err := GenerateAnchors(DefaultAnchorConfig(), 256, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A 256x192 image region; one box inside it, one box lying wholly on
+	// the padding below it (whose best anchors are all padding anchors).
+	validW, validH := 256, 192
+	gts := []Box{{40, 40, 90, 90}, {100, 200, 150, 250}}
+	classes := []int{0, 1}
+	valid := a.ValidMask(nil, validW, validH)
+	tg, err := BuildTargets(a.Boxes, valid, gts, classes, nil, 2, DefaultTargetConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := BuildTargets(a.Boxes, nil, gts, classes, nil, 2, DefaultTargetConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	numValid := 0
+	for _, n := range a.NumValid(validW, validH) {
+		numValid += n
+	}
+	if want := len(a.Boxes) - numValid; tg.NumPadding != want {
+		t.Fatalf("NumPadding %d, want %d", tg.NumPadding, want)
+	}
+	if got := tg.NumPos + tg.NumNeg + tg.NumIgnored + tg.NumPadding; got != len(a.Boxes) {
+		t.Fatalf("counts add up to %d, want %d", got, len(a.Boxes))
+	}
+	posSecond := 0
+	for j, ok := range valid {
+		if !ok {
+			if tg.ClassWeights[j] != 0 || tg.MatchedGT[j] != -1 || tg.MaxIoU[j] != -1 {
+				t.Fatalf("padding anchor %d: weight %v matched %d maxIoU %v", j, tg.ClassWeights[j], tg.MatchedGT[j], tg.MaxIoU[j])
+			}
+			for k := 0; k < 4; k++ {
+				if tg.BoxWeights[4*j+k] != 0 {
+					t.Fatalf("padding anchor %d has box weight", j)
+				}
+			}
+			continue
+		}
+		// Inside the valid region the first box's matches are unchanged.
+		if (tg.MatchedGT[j] == 0) != (all.MatchedGT[j] == 0) {
+			t.Fatalf("valid anchor %d: matched %d with padding, %d without", j, tg.MatchedGT[j], all.MatchedGT[j])
+		}
+		if tg.MatchedGT[j] == 1 {
+			posSecond++
+		}
+	}
+	if all.NumPos <= tg.NumPos {
+		t.Fatalf("the box on the padding should lose its positives: %d positives without the mask, %d with", all.NumPos, tg.NumPos)
+	}
+	// Its best valid anchors (IoU > 0 with anchors of the last valid row)
+	// still get low-quality matches, as the reference assigns over the
+	// valid anchors only.
+	if posSecond == 0 {
+		t.Fatalf("the box below the valid region got no low-quality match among valid anchors")
+	}
+	if _, err := BuildTargets(a.Boxes, valid[:10], gts, classes, nil, 2, DefaultTargetConfig()); err == nil {
+		t.Fatal("a valid mask of the wrong length was accepted")
 	}
 }

@@ -87,7 +87,7 @@ func AnalyzeGradNorm(backend compute.Backend, store *mlmodel.Store, cfg Config, 
 		if err != nil {
 			return nil, fmt.Errorf("analysis data: %w", err)
 		}
-		if err := buildTargets(&tg, anchors.Boxes, b, k, box.TargetConfig{Assign: cfg.Assign, Coder: cfg.Coder}); err != nil {
+		if err := buildTargets(&tg, anchors, b, k, box.TargetConfig{Assign: cfg.Assign, Coder: cfg.Coder}); err != nil {
 			return nil, err
 		}
 		outs, err := exec.Exec(

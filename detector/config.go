@@ -8,6 +8,7 @@ package detector
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ghmdet/ghmdet/box"
 	"github.com/ghmdet/ghmdet/internal/strictyaml"
+	"github.com/ghmdet/ghmdet/loss"
 	"github.com/ghmdet/ghmdet/model"
 	"github.com/ghmdet/ghmdet/train"
 )
@@ -54,6 +56,10 @@ type Config struct {
 	CategoryIDs []int    `yaml:"category_ids"`
 	// Model is the network (backbone, FPN, heads, input size).
 	Model model.Config `yaml:"model"`
+	// Resize is the keep-ratio resize applied to every image before it is
+	// placed on the input canvas (model.input_width x input_height) and
+	// padded at the right and bottom.
+	Resize ResizeConfig `yaml:"resize"`
 	// Anchors, Assign and Coder define the anchors, the anchor-to-box
 	// assignment and the box encoding.
 	Anchors box.AnchorConfig `yaml:"anchors"`
@@ -106,12 +112,31 @@ type LossConfig struct {
 	FocalAlpha float64 `yaml:"focal_alpha"`
 	// OHEMRatio is the number of negatives kept per positive (default 3).
 	OHEMRatio float64 `yaml:"ohem_ratio"`
+	// OHEMMinPositives is the number of positives an image without any is
+	// mined as if it had (default 0: such an image keeps no negative, as
+	// SSD-style mining in the reference; 1 keeps its OHEMRatio hardest
+	// negatives).
+	OHEMMinPositives int `yaml:"ohem_min_positives"`
 	// SmoothL1Beta (default 0.11) and ASL1Mu (default 0.02).
 	SmoothL1Beta float64 `yaml:"smooth_l1_beta"`
 	ASL1Mu       float64 `yaml:"asl1_mu"`
 	// RegWeight multiplies the baseline box losses (smooth L1, L1, ASL1);
 	// default 1, as the reference RetinaNet. GHM-R uses GHMRWeight.
 	RegWeight float64 `yaml:"reg_weight"`
+}
+
+// ResizeConfig is the keep-ratio resize of the input pipeline, the same for
+// training, evaluation and prediction: each image is scaled by
+// min(ShortSide/min(w, h), LongSide/max(w, h)) (mmdetection's keep-ratio
+// scale (LongSide, ShortSide); a zero side is no limit), then, if still
+// larger than the canvas, scaled down to fit it. Both zero (the cpu and
+// mobilenet presets) scales every image to fit the canvas. The reference
+// preset resizes to fit 1333 x 800 on a 1344 x 800 canvas (a multiple of
+// 32); with one fixed canvas, portrait images are fitted into its height
+// (800), where the reference's own batches would pad them to 800 x 1333.
+type ResizeConfig struct {
+	LongSide  int `yaml:"long_side"`
+	ShortSide int `yaml:"short_side"`
 }
 
 // AugmentConfig is the training-time augmentation. Evaluation uses none.
@@ -172,8 +197,10 @@ var Presets = []string{"cpu", "mobilenet", "reference"}
 // Preset returns the full configuration of a named preset:
 //
 //   - "reference": the published RetinaNet GHM configuration (ResNet-50,
-//     FPN 256, heads 4 x 256, 1333 x 800 input, SGD lr 0.01 for batch 16,
-//     1x schedule, GHM-C + GHM-R).
+//     FPN 256, heads 4 x 256, images resized to fit 1333 x 800 on a
+//     1344 x 800 canvas, SGD lr 0.01 for batch 16 scaled linearly to the
+//     batch (2 images: 0.00125), warm-up 500 iterations from lr/3, 1x
+//     schedule, GHM-C + GHM-R).
 //   - "cpu": a detector that trains from scratch in minutes on 2 CPU cores
 //     (tiny backbone with group-norm, FPN 64, heads 2 x 64, 256 x 256 input);
 //     the demo's preset.
@@ -205,6 +232,9 @@ func Preset(name string) (Config, error) {
 	}
 	c.Model.Seed = c.Seed
 	switch name {
+	case "reference":
+		c.Model.InputWidth, c.Model.InputHeight = 1344, 800
+		c.Resize = ResizeConfig{LongSide: 1333, ShortSide: 800}
 	case "cpu":
 		applyCPUPreset(&c)
 	case "mobilenet":
@@ -245,14 +275,11 @@ func (c *Config) Validate() error {
 	if err := c.Schedule.Validate(); err != nil {
 		return fmt.Errorf("schedule: %w", err)
 	}
-	if !contains(ClsLosses, c.Loss.Cls) {
-		return fmt.Errorf("loss.cls: unknown value %q (allowed: %s)", c.Loss.Cls, strings.Join(ClsLosses, ", "))
+	if err := c.Loss.Validate(); err != nil {
+		return err
 	}
-	if !contains(RegLosses, c.Loss.Reg) {
-		return fmt.Errorf("loss.reg: unknown value %q (allowed: %s)", c.Loss.Reg, strings.Join(RegLosses, ", "))
-	}
-	if c.Loss.GroupSize < 1 {
-		return fmt.Errorf("loss.group_size: must be >= 1, got %d", c.Loss.GroupSize)
+	if c.Resize.LongSide < 0 || c.Resize.ShortSide < 0 {
+		return fmt.Errorf("resize: long_side and short_side must be >= 0, got %d and %d", c.Resize.LongSide, c.Resize.ShortSide)
 	}
 	if c.Train.BatchSize < 1 {
 		return fmt.Errorf("train.batch_size: must be >= 1, got %d", c.Train.BatchSize)
@@ -272,10 +299,67 @@ func (c *Config) Validate() error {
 	if len(c.CategoryIDs) > 0 && len(c.CategoryIDs) != len(c.Classes) {
 		return fmt.Errorf("category_ids: %d ids for %d classes", len(c.CategoryIDs), len(c.Classes))
 	}
-	if c.Model.InputWidth%128 != 0 || c.Model.InputHeight%128 != 0 {
-		return fmt.Errorf("model.input_width/input_height: %dx%d must be multiples of 128 (the P7 stride)", c.Model.InputWidth, c.Model.InputHeight)
+	if c.Model.InputWidth%InputMultiple != 0 || c.Model.InputHeight%InputMultiple != 0 {
+		return fmt.Errorf("model.input_width/input_height: %dx%d must be multiples of %d (the P5 stride: the pyramid's top-down path doubles P5 to P4 and P4 to P3)", c.Model.InputWidth, c.Model.InputHeight, InputMultiple)
 	}
 	return nil
+}
+
+// InputMultiple is the multiple the input canvas sides must be (the stride
+// of P5; P6 and P7 are ceil(P5/2) and ceil(P6/2), as in the reference, which
+// pads images to a multiple of 32).
+const InputMultiple = 32
+
+// Validate checks the loss settings and names the first bad key.
+func (lc LossConfig) Validate() error {
+	if !contains(ClsLosses, lc.Cls) {
+		return fmt.Errorf("loss.cls: unknown value %q (allowed: %s)", lc.Cls, strings.Join(ClsLosses, ", "))
+	}
+	if !contains(RegLosses, lc.Reg) {
+		return fmt.Errorf("loss.reg: unknown value %q (allowed: %s)", lc.Reg, strings.Join(RegLosses, ", "))
+	}
+	if lc.GroupSize < 1 {
+		return fmt.Errorf("loss.group_size: must be >= 1, got %d", lc.GroupSize)
+	}
+	// Every option is checked, whichever loss is selected, so that a
+	// configuration stays valid when only loss.cls or loss.reg changes.
+	if err := lc.ghmcOptions().Validate(); err != nil {
+		return fmt.Errorf("loss.ghmc_*: %w", err)
+	}
+	if err := lc.ghmrOptions().Validate(); err != nil {
+		return fmt.Errorf("loss.ghmr_*: %w", err)
+	}
+	if err := (loss.FocalOptions{Gamma: lc.FocalGamma, Alpha: lc.FocalAlpha}).Validate(); err != nil {
+		return fmt.Errorf("loss.focal_gamma/focal_alpha: %w", err)
+	}
+	if err := (loss.OHEMOptions{NegPosRatio: lc.OHEMRatio, MinPositives: lc.OHEMMinPositives}).Validate(); err != nil {
+		return fmt.Errorf("loss.ohem_ratio/ohem_min_positives: %w", err)
+	}
+	for _, f := range []struct {
+		key      string
+		v        float64
+		positive bool
+	}{{"smooth_l1_beta", lc.SmoothL1Beta, false}, {"asl1_mu", lc.ASL1Mu, true}, {"reg_weight", lc.RegWeight, false}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < 0 || (f.positive && f.v == 0) {
+			cond := ">= 0"
+			if f.positive {
+				cond = "> 0"
+			}
+			return fmt.Errorf("loss.%s: must be finite and %s, got %g", f.key, cond, f.v)
+		}
+	}
+	return nil
+}
+
+// ghmcOptions and ghmrOptions are the GHM loss options of the configuration.
+func (lc LossConfig) ghmcOptions() loss.GHMCOptions {
+	return loss.GHMCOptions{Bins: lc.GHMCBins, Momentum: lc.GHMCMomentum, LossWeight: lc.GHMCWeight,
+		MaxWeight: lc.GHMCMaxWeight, PaperNorm: lc.PaperNorm}
+}
+
+func (lc LossConfig) ghmrOptions() loss.GHMROptions {
+	return loss.GHMROptions{Mu: lc.GHMRMu, Bins: lc.GHMRBins, Momentum: lc.GHMRMomentum, LossWeight: lc.GHMRWeight,
+		MaxWeight: lc.GHMRMaxWeight, PaperNorm: lc.PaperNorm}
 }
 
 // LoadConfig reads a YAML configuration file over a preset. The file may
@@ -337,6 +421,7 @@ func applyCPUPreset(c *Config) {
 	// with SGD lr 0.01 after 6 epochs).
 	c.Optimizer.Name = train.AdamW
 	c.Optimizer.LR = 1e-3
+	c.Optimizer.BaseBatch = 0
 	c.Optimizer.WeightDecay = 0.05
 	c.Schedule.WarmupIters = 100
 	c.Schedule.WarmupRatio = 0.1

@@ -61,7 +61,16 @@ func TestConfigErrors(t *testing.T) {
 		{"bad loss name", "loss:\n  cls: hinge\n", `loss.cls: unknown value "hinge" (allowed: ghmc, focal, ce, ohem)`},
 		{"bad preset", "preset: huge\n", `unknown preset "huge" (allowed: cpu, mobilenet, reference)`},
 		{"bad budget", "train:\n  time_budget: soon\n", `train.time_budget "soon"`},
-		{"bad input size", "model:\n  input_width: 300\n", "multiples of 128"},
+		{"bad input size", "model:\n  input_width: 300\n", "multiples of 32"},
+		// Loss settings are checked with the rest, whichever loss is selected.
+		{"bad ghmc bins", "loss:\n  ghmc_bins: 0\n", "loss.ghmc_*: GHM-C options:"},
+		{"bad ghmr mu", "loss:\n  cls: focal\n  ghmr_mu: -1\n", "loss.ghmr_*: GHM-R options:"},
+		{"bad focal alpha", "loss:\n  focal_alpha: 2\n", "loss.focal_gamma/focal_alpha:"},
+		{"bad ohem ratio", "loss:\n  ohem_ratio: 0\n", "loss.ohem_ratio/ohem_min_positives:"},
+		{"bad asl1 mu", "loss:\n  asl1_mu: 0\n", "loss.asl1_mu: must be finite and > 0"},
+		{"bad reg weight", "loss:\n  reg_weight: -1\n", "loss.reg_weight: must be finite and >= 0"},
+		{"bad resize", "resize:\n  long_side: -5\n", "resize: long_side and short_side must be >= 0"},
+		{"bad base batch", "optimizer:\n  base_batch: -1\n", "base_batch must be >= 0"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -12,14 +12,18 @@ import (
 // graph takes them: class targets [B,N,K], class weights [B,N], box targets
 // [B,N,4] and box weights [B,N,4].
 type batchTargets struct {
-	clsT, clsW, boxT, boxW []float32
-	numPos, numIgnored     int
-	perImage               []box.Targets
+	clsT, clsW, boxT, boxW         []float32
+	numPos, numIgnored, numPadding int
+	perImage                       []box.Targets
+	valid                          [][]bool
 }
 
 // buildTargets assigns the anchors of every image of the batch in parallel.
-func buildTargets(dst *batchTargets, anchors []box.Box, b *loader.Batch, numClasses int, cfg box.TargetConfig) error {
-	n := len(anchors)
+// The anchors of the feature-map cells on an image's padding (outside its
+// resized region, b.Records[i].ResizedW x ResizedH) get weight 0 in every
+// loss and are never matched, as in the reference.
+func buildTargets(dst *batchTargets, anchors box.Anchors, b *loader.Batch, numClasses int, cfg box.TargetConfig) error {
+	n := len(anchors.Boxes)
 	bs := len(b.Targets)
 	grow := func(s []float32, size int) []float32 {
 		if cap(s) < size {
@@ -33,6 +37,7 @@ func buildTargets(dst *batchTargets, anchors []box.Box, b *loader.Batch, numClas
 	dst.boxW = grow(dst.boxW, bs*n*4)
 	if len(dst.perImage) != bs {
 		dst.perImage = make([]box.Targets, bs)
+		dst.valid = make([][]bool, bs)
 	}
 	errs := make([]error, bs)
 	var wg sync.WaitGroup
@@ -50,19 +55,22 @@ func buildTargets(dst *batchTargets, anchors []box.Box, b *loader.Batch, numClas
 			for j, bx := range tg.Boxes {
 				gts[j] = box.Box(bx)
 			}
-			if err := box.BuildTargetsInto(t, anchors, gts, tg.Classes, tg.Ignore, numClasses, cfg); err != nil {
+			rec := b.Records[i]
+			dst.valid[i] = anchors.ValidMask(dst.valid[i], rec.ResizedW, rec.ResizedH)
+			if err := box.BuildTargetsInto(t, anchors.Boxes, dst.valid[i], gts, tg.Classes, tg.Ignore, numClasses, cfg); err != nil {
 				errs[i] = fmt.Errorf("targets of image id %d: %w", b.ImageIDs[i], err)
 			}
 		}(i)
 	}
 	wg.Wait()
-	dst.numPos, dst.numIgnored = 0, 0
+	dst.numPos, dst.numIgnored, dst.numPadding = 0, 0, 0
 	for i, err := range errs {
 		if err != nil {
 			return err
 		}
 		dst.numPos += dst.perImage[i].NumPos
 		dst.numIgnored += dst.perImage[i].NumIgnored
+		dst.numPadding += dst.perImage[i].NumPadding
 	}
 	return nil
 }

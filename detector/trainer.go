@@ -145,11 +145,11 @@ func (t *Trainer) Anchors() box.Anchors { return t.anchors }
 func (t *Trainer) StepBatch(b *loader.Batch, step, epoch int, maxIters, maxEpochs int) (train.Result, error) {
 	cfg := &t.cfg
 	tg := &t.targets
-	if err := buildTargets(tg, t.anchors.Boxes, b, cfg.Model.NumClasses, box.TargetConfig{Assign: cfg.Assign, Coder: cfg.Coder}); err != nil {
+	if err := buildTargets(tg, t.anchors, b, cfg.Model.NumClasses, box.TargetConfig{Assign: cfg.Assign, Coder: cfg.Coder}); err != nil {
 		return train.Result{}, err
 	}
 	n, k := len(t.anchors.Boxes), cfg.Model.NumClasses
-	lr := cfg.Schedule.LR(cfg.Optimizer.LR, train.Progress{Iter: step - 1, Epoch: epoch, MaxIters: maxIters, MaxEpochs: maxEpochs})
+	lr := cfg.Schedule.LR(cfg.Optimizer.ScaledLR(cfg.Train.BatchSize), train.Progress{Iter: step - 1, Epoch: epoch, MaxIters: maxIters, MaxEpochs: maxEpochs})
 	return t.step.Run(step, lr,
 		tensors.FromFlatDataAndDimensions(b.Images, b.B, b.H, b.W, 3),
 		tensors.FromFlatDataAndDimensions(tg.clsT, b.B, n, k),
@@ -164,6 +164,7 @@ func (t *Trainer) StepBatch(b *loader.Batch, step, epoch int, maxIters, maxEpoch
 func inputTransform(cfg *Config, training bool) transform.Config {
 	t := transform.Config{
 		CanvasW: cfg.Model.InputWidth, CanvasH: cfg.Model.InputHeight,
+		LongSide: cfg.Resize.LongSide, ShortSide: cfg.Resize.ShortSide,
 		Mean: cfg.Augment.Mean, Std: cfg.Augment.Std,
 	}
 	if training {
@@ -209,6 +210,11 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (*Summary, error) {
 	out := opts.Out
 	if out == nil {
 		out = io.Discard
+	}
+	// The whole configuration, losses included, is checked before the run
+	// directory is created.
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if opts.Train == nil || len(opts.Train.Images) == 0 {
 		return nil, errors.New("train: no training images")

@@ -9,7 +9,7 @@
 // generates anchors (level, y, x, a with a = ratioIndex*3 + scaleIndex).
 //
 // Presets (Preset, PresetNames): "reference" (ResNet-50, frozen batch-norm,
-// stem and stage 1 frozen, FPN 256, 4 head convs of 256, 1333x800, 80
+// stem and stage 1 frozen, FPN 256, 4 head convs of 256, 1344x800 canvas, 80
 // classes) and "cpu" (tiny backbone with group-norm, FPN 64, 2 head convs of
 // 64, 256x256). Measured on 2 cores (BenchmarkCPUPreset,
 // BenchmarkResNet50FPN): the cpu preset at batch 4 takes about 0.07 s
@@ -138,7 +138,7 @@ var presets = map[string]Config{
 		NumAnchors:   9,
 		PriorProb:    0.01,
 		ReLUBeforeP7: false,
-		InputWidth:   1333,
+		InputWidth:   1344,
 		InputHeight:  800,
 		Seed:         1,
 	},

@@ -489,7 +489,7 @@ func TestPresets(t *testing.T) {
 	ref := mustPreset(t, "reference")
 	if ref.Backbone != BackboneResNet50 || ref.Norm != nn.NormFrozenBN || ref.FrozenStages != 1 || ref.FPNChannels != 256 ||
 		ref.HeadConvs != 4 || ref.HeadWidth != 256 || ref.NumClasses != 80 || ref.NumAnchors != 9 || ref.ReLUBeforeP7 ||
-		ref.InputWidth != 1333 || ref.InputHeight != 800 {
+		ref.InputWidth != 1344 || ref.InputHeight != 800 {
 		t.Errorf("reference preset %+v", ref)
 	}
 	cpu := mustPreset(t, "cpu")

@@ -43,6 +43,11 @@ type OptimizerConfig struct {
 	// LR is the base learning rate, before the schedule (default 0.01, the
 	// reference for batch 16).
 	LR float64 `yaml:"lr" json:"lr"`
+	// BaseBatch is the batch size LR is given for (default 16, the
+	// reference's 8 GPUs x 2 images): when > 0, a run with batch size b uses
+	// LR * b / BaseBatch (the linear scaling rule, mmdetection's
+	// auto_scale_lr); 0 uses LR as given whatever the batch size.
+	BaseBatch int `yaml:"base_batch" json:"base_batch"`
 	// Momentum of SGD (default 0.9; 0 = plain SGD).
 	Momentum float64 `yaml:"momentum" json:"momentum"`
 	// Nesterov selects Nesterov momentum for SGD (default false).
@@ -77,6 +82,7 @@ func DefaultOptimizer() OptimizerConfig {
 	return OptimizerConfig{
 		Name:         SGD,
 		LR:           0.01,
+		BaseBatch:    16,
 		Momentum:     0.9,
 		WeightDecay:  1e-4,
 		Beta1:        0.9,
@@ -84,6 +90,15 @@ func DefaultOptimizer() OptimizerConfig {
 		Eps:          1e-8,
 		GradClipNorm: 35,
 	}
+}
+
+// ScaledLR returns the base learning rate for a run with the given batch
+// size: LR * batch / BaseBatch when BaseBatch > 0, else LR.
+func (c OptimizerConfig) ScaledLR(batch int) float64 {
+	if c.BaseBatch > 0 {
+		return c.LR * float64(batch) / float64(c.BaseBatch)
+	}
+	return c.LR
 }
 
 // Validate reports the first invalid field.
@@ -109,6 +124,9 @@ func (c OptimizerConfig) Validate() error {
 	}
 	if c.Momentum >= 1 {
 		return fmt.Errorf("optimizer: momentum must be in [0, 1), got %v", c.Momentum)
+	}
+	if c.BaseBatch < 0 {
+		return fmt.Errorf("optimizer: base_batch must be >= 0, got %d", c.BaseBatch)
 	}
 	if c.Nesterov && c.Momentum == 0 {
 		return fmt.Errorf("optimizer: nesterov needs momentum > 0")
