@@ -74,7 +74,7 @@ Ctrl-C saves a checkpoint and exits; --resume RUN_DIR continues from it.`,
 	fl.IntVar(&f.batch, "batch", 0, "images per step")
 	fl.IntVar(&f.workers, "workers", 0, "image decoding goroutines (0: all cores)")
 	fl.IntVar(&f.groupSize, "group-size", 0, "images per loss call (reference: 2)")
-	fl.Float64Var(&f.lr, "lr", 0, "base learning rate")
+	fl.Float64Var(&f.lr, "lr", 0, "base learning rate (for optimizer.base_batch images when that is set, scaled linearly to the batch: the reference preset gives it for batch 16)")
 	fl.Int64Var(&f.seed, "seed", 0, "random seed (weights, data order, augmentation)")
 	fl.BoolVar(&f.strict, "strict", false, "make bad data records fatal")
 	addMaxPixelsFlag(cmd)
