@@ -68,6 +68,63 @@ func expandImages(args []string) ([]string, error) {
 	return files, nil
 }
 
+// drawnNames returns, for each image file, the name of its drawn copy
+// relative to the output folder: the file's path below the deepest folder
+// holding all the files, with the extension replaced by .jpg. A name already
+// given to an earlier file (compared without case, as some file systems do)
+// gets the file's own extension as a suffix (1.png next to 1.jpg: 1_png.jpg),
+// else the first free number (1_2.jpg). The names depend only on the list,
+// so the same images always get the same names.
+func drawnNames(files []string) []string {
+	abs := make([]string, len(files))
+	for i, f := range files {
+		a, err := filepath.Abs(f)
+		if err != nil {
+			a = filepath.Clean(f)
+		}
+		abs[i] = a
+	}
+	root := ""
+	if len(abs) > 0 {
+		root = filepath.Dir(abs[0])
+	}
+	for _, a := range abs[min(1, len(abs)):] {
+		for !inside(root, a) {
+			up := filepath.Dir(root)
+			if up == root {
+				break
+			}
+			root = up
+		}
+	}
+	used := make(map[string]bool, len(files))
+	names := make([]string, len(files))
+	for i, a := range abs {
+		rel := filepath.Base(a)
+		if inside(root, a) {
+			rel, _ = filepath.Rel(root, a)
+		}
+		ext := filepath.Ext(rel)
+		stem := strings.TrimSuffix(rel, ext)
+		name := stem + ".jpg"
+		if used[strings.ToLower(name)] && ext != "" && !strings.EqualFold(ext, ".jpg") {
+			name = stem + "_" + ext[1:] + ".jpg"
+		}
+		for k := 2; used[strings.ToLower(name)]; k++ {
+			name = fmt.Sprintf("%s_%d.jpg", stem, k)
+		}
+		used[strings.ToLower(name)] = true
+		names[i] = name
+	}
+	return names
+}
+
+// inside reports whether path lies below the folder dir.
+func inside(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
 func init() {
 	var modelPath, out, backendName string
 	var minScore float64
@@ -75,12 +132,22 @@ func init() {
 		Use:   "predict --model CKPT|RUN_DIR [flags] IMAGE|DIR...",
 		Short: "Detect objects in images; write detections as JSON and images with boxes drawn",
 		Long: `Run a trained detector on images of any size. For each image the boxes, class
-names and scores are drawn into OUT/<name>.jpg, and all detections go to
-OUT/predictions.json (boxes as x1, y1, x2, y2 in original image pixels).
-Unreadable images are reported in the JSON and on standard error; the others
-are still processed.`,
+names and scores are drawn into a JPEG under OUT, and all detections go to
+OUT/predictions.json (boxes as x1, y1, x2, y2 in original image pixels; the
+"drawn" field names each image's drawn file). Unreadable images are reported
+in the JSON and on standard error; the others are still processed.
+
+The drawn file keeps the image's path below the deepest folder holding all
+the images, with the extension .jpg: "predict day night" writes
+OUT/day/1.jpg and OUT/night/1.jpg for day/1.jpg and night/1.jpg, and
+"predict photos" writes OUT/1.jpg for photos/1.jpg. The names depend only on
+the images given, so a rerun overwrites the same files. Two images that would
+still share a name (1.jpg and 1.png in one folder, or the same file given
+twice) are told apart by a suffix on the later one in the order listed: its
+extension (1_png.jpg), else a number (1_2.jpg).`,
 		Example: `  ghmdet predict --model runs/demo-1 runs/demo-1/data/val
-  ghmdet predict --model runs/bccd/weights/best.ckpt --score 0.5 --out preds blood.jpg`,
+  ghmdet predict --model runs/bccd/weights/best.ckpt --score 0.5 --out preds blood.jpg
+  ghmdet predict --model runs/bccd --out preds camera1 camera2   # preds/camera1/..., preds/camera2/...`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if modelPath == "" {
@@ -107,9 +174,10 @@ are still processed.`,
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
+			drawn := drawnNames(files)
 			var results []predictedImage
 			failed := 0
-			for _, f := range files {
+			for i, f := range files {
 				entry := predictedImage{File: f, Detections: []predictedBox{}}
 				img, err := imageio.DecodeFile(f)
 				if err == nil {
@@ -125,8 +193,10 @@ are still processed.`,
 						dd = append(dd, draw.Det{Box: d.Box, Class: d.Class, Score: d.Score})
 					}
 					if err == nil {
-						base := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
-						entry.Drawn = filepath.Join(out, base+".jpg")
+						entry.Drawn = filepath.Join(out, drawn[i])
+						err = os.MkdirAll(filepath.Dir(entry.Drawn), 0o755)
+					}
+					if err == nil {
 						err = draw.SaveJPEG(entry.Drawn, draw.Detections(img.ToNRGBA(), dd, names, draw.Options{}))
 					}
 				}

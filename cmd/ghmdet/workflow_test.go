@@ -112,6 +112,38 @@ func TestWorkflow(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(predDir, "000001.jpg")); err != nil {
 		t.Error(err)
 	}
+	// Same-named images in two folders get distinct drawn files that keep
+	// their folders.
+	cams := filepath.Join(dir, "cams")
+	img, err := os.ReadFile(filepath.Join(dataDir, "val", "000001.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []string{"a", "b"} {
+		if err := os.MkdirAll(filepath.Join(cams, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(cams, sub, "1.png"), img, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pred2 := filepath.Join(dir, "pred2")
+	if out, err := runCommand(t, "predict", "--model", run, "--out", pred2, filepath.Join(cams, "a"), filepath.Join(cams, "b")); err != nil {
+		t.Fatalf("predict on two folders: %v\n%s", err, out)
+	}
+	var preds []predictedImage
+	if b, err := os.ReadFile(filepath.Join(pred2, "predictions.json")); err != nil || json.Unmarshal(b, &preds) != nil || len(preds) != 2 {
+		t.Fatalf("predictions.json: %v, %d entries", err, len(preds))
+	}
+	for i, sub := range []string{"a", "b"} {
+		want := filepath.Join(pred2, sub, "1.jpg")
+		if preds[i].Drawn != want {
+			t.Errorf("image %s drawn to %q, want %q", preds[i].File, preds[i].Drawn, want)
+		}
+		if _, err := os.Stat(want); err != nil {
+			t.Error(err)
+		}
+	}
 	// Analyze.
 	anDir := filepath.Join(dir, "analysis")
 	out, err = runCommand(t, "analyze", "--model", run, "--data", valJSON, "--out", anDir)
