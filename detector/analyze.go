@@ -38,10 +38,15 @@ type GradNormAnalysis struct {
 }
 
 // AnalyzeGradNorm computes the gradient-norm distributions of the model in
-// store on up to maxImages images of ds (all when maxImages <= 0).
+// store on up to maxImages images of ds (all when maxImages <= 0). The
+// model's class k is taken as ds's class k: the numbers of classes must
+// agree; comparing the names is the caller's choice (see CheckClasses).
 func AnalyzeGradNorm(backend compute.Backend, store *mlmodel.Store, cfg Config, ds *data.Dataset, maxImages int) (*GradNormAnalysis, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if err := CheckClasses(cfg, ds, true); err != nil {
+		return nil, fmt.Errorf("analyze %s: %w", ds.Name, err)
 	}
 	anchors, err := box.GenerateAnchors(cfg.Anchors, cfg.Model.InputHeight, cfg.Model.InputWidth)
 	if err != nil {

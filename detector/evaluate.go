@@ -72,7 +72,13 @@ func EvalDetections(ds *data.Dataset, dets [][]Detection) []eval.Detection {
 // Evaluate predicts ds and evaluates the detections with the COCO metrics.
 // When detsPath is not empty the detections are written there (COCO results
 // JSON, atomically). It returns the evaluation and the per-image detections.
+// The model's class k is scored as ds's class k: Evaluate checks that the
+// numbers of classes agree; comparing the names is the caller's choice (see
+// CheckClasses).
 func Evaluate(backend compute.Backend, store *mlmodel.Store, cfg Config, ds *data.Dataset, detsPath string) (*eval.Result, [][]Detection, error) {
+	if err := CheckClasses(cfg, ds, true); err != nil {
+		return nil, nil, fmt.Errorf("evaluate on %s: %w", ds.Name, err)
+	}
 	dets, err := PredictDataset(backend, store, cfg, ds)
 	if err != nil {
 		return nil, nil, err

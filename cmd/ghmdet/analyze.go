@@ -14,6 +14,7 @@ func init() {
 	var f trainFlags
 	var modelPath, out, split string
 	var maxImages int
+	var byPosition bool
 	cmd := &cobra.Command{
 		Use:   "analyze --model CKPT|RUN_DIR --data PATH [flags]",
 		Short: "Plot the gradient-norm distribution of a model (the GHM paper's Figure 2)",
@@ -22,7 +23,11 @@ of the classification gradient norm g = |sigmoid(x) - t| (all valid anchor x
 class entries) and of the box-regression gradient norm g = |d|/sqrt(d^2+mu^2)
 (positive anchors), and the effective weight that CE, focal loss and GHM-C
 (respectively ASL1 and GHM-R) give each g region. Writes gradnorm_cls.png,
-gradnorm_box.png and the numbers as CSV into --out.`,
+gradnorm_box.png and the numbers as CSV into --out.
+
+The model's classes must be the dataset's, with the same names in the same
+order (else analyze stops and lists both); --map-by-position analyses anyway,
+class k of the model taken as class k of the dataset.`,
 		Example: `  ghmdet analyze --model runs/demo-1 --data runs/demo-1/data/annotations/instances_val.json
   ghmdet analyze --model runs/bccd --data ../shared/data/bccd --split test --out analysis`,
 		Args: cobra.NoArgs,
@@ -38,8 +43,8 @@ gradnorm_box.png and the numbers as CSV into --out.`,
 			if err != nil {
 				return err
 			}
-			if len(ds.Classes) != cfg.Model.NumClasses {
-				return fmt.Errorf("%s has %d classes but the model was trained on %d", f.data, len(ds.Classes), cfg.Model.NumClasses)
+			if err := checkModelClasses(cmd, cfg, ds, modelPath, f.data, byPosition); err != nil {
+				return fmt.Errorf("analyze: %w", err)
 			}
 			b, err := backend.New(f.backend)
 			if err != nil {
@@ -77,6 +82,7 @@ gradnorm_box.png and the numbers as CSV into --out.`,
 	fl.StringVar(&out, "out", "analysis", "output folder")
 	fl.StringVar(&f.backend, "backend", "", "compute backend")
 	fl.IntVar(&maxImages, "images-max", 200, "analyse at most this many images (0: all)")
+	fl.BoolVar(&byPosition, mapByPositionFlag, false, mapByPositionHelp)
 	addMaxPixelsFlag(cmd)
 	rootCmd.AddCommand(cmd)
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ghmdet/ghmdet/data"
 	"github.com/ghmdet/ghmdet/detector"
 	"github.com/ghmdet/ghmdet/eval"
 	"github.com/ghmdet/ghmdet/internal/backend"
@@ -19,6 +21,9 @@ type evalOptions struct {
 	json     bool
 	// Model evaluation: a checkpoint or run directory, data and split.
 	model, data, split, format, images, out, backend string
+	// byPosition maps the model's classes to the dataset's by position
+	// when their names differ.
+	byPosition bool
 }
 
 func init() {
@@ -39,7 +44,11 @@ negative sizes and missing fields (the message names the file and record).
 With --model and --data it runs a trained detector (a checkpoint, or a run
 directory's weights/best.ckpt) on a dataset (COCO JSON, VOC folder or YOLO
 data.yaml; --split picks the VOC/YOLO split, default "val"), writes the
-detections in the COCO results format to --out, and evaluates them.
+detections in the COCO results format to --out, and evaluates them. The
+model's classes must be the dataset's, with the same names in the same order
+(else eval stops and lists both); --map-by-position evaluates anyway, class k
+of the model scored as class k of the dataset, for the same classes under
+other names.
 
 --json prints one JSON object instead: "stats" (the 12 numbers in the
 reference's order, -1 where undefined), "stat_names" and "per_category".`,
@@ -60,6 +69,7 @@ reference's order, -1 where undefined), "stat_names" and "per_category".`,
 	f.StringVar(&o.out, "out", "detections.json", "where --model writes its detections (COCO results format)")
 	f.StringVar(&o.backend, "backend", "", "compute backend (default \"go\", or $GHMDET_BACKEND)")
 	f.BoolVar(&o.json, "json", false, `print one JSON object ("stats", "per_category") instead of text`)
+	f.BoolVar(&o.byPosition, mapByPositionFlag, false, mapByPositionHelp)
 	addMaxPixelsFlag(cmd)
 	rootCmd.AddCommand(cmd)
 }
@@ -124,8 +134,8 @@ func evalModel(cmd *cobra.Command, o *evalOptions) error {
 	if err != nil {
 		return err
 	}
-	if len(ds.Classes) != cfg.Model.NumClasses {
-		return fmt.Errorf("eval: %s has %d classes but the model was trained on %d", o.data, len(ds.Classes), cfg.Model.NumClasses)
+	if err := checkModelClasses(cmd, cfg, ds, o.model, o.data, o.byPosition); err != nil {
+		return fmt.Errorf("eval: %w", err)
 	}
 	b, err := backend.New(o.backend)
 	if err != nil {
@@ -139,4 +149,41 @@ func evalModel(cmd *cobra.Command, o *evalOptions) error {
 		fmt.Fprintf(cmd.ErrOrStderr(), "evaluated %s on %s (%d images); detections in %s\n", o.model, o.data, len(ds.Images), o.out)
 	}
 	return printEval(cmd.OutOrStdout(), res, o.json)
+}
+
+// mapByPositionFlag lets eval and analyze run a model on a dataset whose
+// class names differ from the model's.
+const (
+	mapByPositionFlag = "map-by-position"
+	mapByPositionHelp = "use the model on a dataset whose class names differ from the model's: class k of the model is class k of the data"
+)
+
+// checkModelClasses checks that the model at modelPath (configuration cfg)
+// and the dataset ds at dataPath have the same classes: the same number and,
+// unless byPosition, the same names in the same order. It notes on standard
+// error when the classes are matched by position although named differently,
+// or when the model names no class.
+func checkModelClasses(cmd *cobra.Command, cfg detector.Config, ds *data.Dataset, modelPath, dataPath string, byPosition bool) error {
+	if err := detector.CheckClasses(cfg, ds, byPosition); err != nil {
+		var me *detector.ClassMismatchError
+		if errors.As(err, &me) && len(me.Model) == len(me.Data) {
+			return fmt.Errorf("model %s and data %s: %w\nthe model's class k would be taken as the data's class k; if they are the same classes under other names, pass --%s", modelPath, dataPath, err, mapByPositionFlag)
+		}
+		return fmt.Errorf("model %s and data %s: %w", modelPath, dataPath, err)
+	}
+	switch {
+	case len(cfg.Classes) == 0:
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: %s names no class; its classes are taken as those of %s by position\n", modelPath, dataPath)
+	case byPosition:
+		var pairs []string
+		for k, name := range cfg.ClassNames() {
+			if name != ds.Classes[k] {
+				pairs = append(pairs, fmt.Sprintf("%q as %q", name, ds.Classes[k]))
+			}
+		}
+		if len(pairs) > 0 {
+			fmt.Fprintf(cmd.ErrOrStderr(), "note: --%s: the model's classes are taken as the data's by position: %s\n", mapByPositionFlag, strings.Join(pairs, ", "))
+		}
+	}
+	return nil
 }

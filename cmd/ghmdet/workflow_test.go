@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,6 +101,24 @@ func TestWorkflow(t *testing.T) {
 	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &rep); err != nil || len(rep.Stats) != 12 {
 		t.Fatalf("eval --json output: %v\n%s", err, out)
 	}
+	// A dataset with as many classes under other names is refused unless
+	// the classes are mapped by position, by eval and analyze alike.
+	renamed := renamedClasses(t, valJSON, filepath.Join(dir, "renamed.json"))
+	valImages := filepath.Join(dataDir, "val")
+	for _, args := range [][]string{
+		{"eval", "--model", run, "--data", renamed, "--images", valImages, "--out", detsPath},
+		{"analyze", "--model", run, "--data", renamed, "--images", valImages, "--out", filepath.Join(dir, "analysis-renamed")},
+	} {
+		_, err = runCommand(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "class names differ") || !strings.Contains(err.Error(), `dataset: ["renamed-0", "renamed-1"]`) ||
+			!strings.Contains(err.Error(), "--map-by-position") {
+			t.Errorf("%s on renamed classes: error %v, want the class lists and --map-by-position", args[0], err)
+		}
+	}
+	out, err = runCommand(t, "eval", "--model", run, "--data", renamed, "--images", valImages, "--out", detsPath, "--json", "--map-by-position")
+	if err != nil || !strings.Contains(out, `taken as the data's by position`) || !strings.Contains(out, `"stats"`) {
+		t.Errorf("eval --map-by-position: %v\n%s", err, out)
+	}
 	// Predict on the validation images.
 	predDir := filepath.Join(dir, "pred")
 	out, err = runCommand(t, "predict", "--model", run, "--out", predDir, "--score", "0.05", filepath.Join(dataDir, "val"))
@@ -177,4 +196,29 @@ func TestTrainErrors(t *testing.T) {
 			t.Errorf("ghmdet %s: error %v, want it to contain %q", strings.Join(c.args, " "), err, c.want)
 		}
 	}
+}
+
+// renamedClasses writes a copy of the COCO file src at dst with its
+// categories renamed renamed-0, renamed-1, ... and returns dst.
+func renamedClasses(t *testing.T, src, dst string) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	cats, _ := doc["categories"].([]any)
+	for i, c := range cats {
+		c.(map[string]any)["name"] = fmt.Sprintf("renamed-%d", i)
+	}
+	if b, err = json.Marshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }
