@@ -17,6 +17,9 @@ var dataCmd = &cobra.Command{
 	Long: `Dataset tools. A dataset is given by its path: a COCO instances .json
 file, a Pascal VOC folder (holding Annotations/), or a YOLO data.yaml (or the
 folder holding it). --format overrides the detection.`,
+	Example: `  ghmdet data check VOCdevkit/VOC2007
+  ghmdet data convert VOCdevkit/VOC2007 --to coco --out voc2007-coco
+  ghmdet data synth --out shapes`,
 }
 
 // dataFlags are the flags shared by the data subcommands.
@@ -52,6 +55,10 @@ crowd and difficult boxes.
 Exit status: 0 when no problem was found, 1 otherwise. With --strict, check
 stops after reading the annotations when they have problems (as a --strict
 training run would), without decoding the images.`,
+		Example: `  ghmdet data check VOCdevkit/VOC2007
+  ghmdet data check VOCdevkit/VOC2007 --split test --strict
+  ghmdet data check coco/annotations/instances_val2017.json --images coco/val2017
+  ghmdet data check yolo/data.yaml --split val --max-pixels 50000000`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := formats.Check(args[0], check.options())
@@ -83,6 +90,9 @@ training run would), without decoding the images.`,
 in the format --to under the folder --out, with the images hard-linked or
 copied beside the annotations. Problems met on the way are listed; records
 that could not be read are not written.`,
+		Example: `  ghmdet data convert VOCdevkit/VOC2007 --to coco --out voc2007-coco
+  ghmdet data convert VOCdevkit/VOC2007 --split test --to yolo --out voc2007-test-yolo
+  ghmdet data convert coco/annotations/instances_val2017.json --to voc --out coco-val-voc`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to == "" || out == "" {

@@ -28,6 +28,9 @@ backgrounds and unlabelled distractor shapes (stars, crescents, blobs):
 
 The output depends only on the flags: the same seed gives the same bytes.
 Existing files with the same names are overwritten.`,
+		Example: `  ghmdet data synth --out shapes
+  ghmdet data synth --out shapes-small --train 100 --val 20 --size 128 --classes 3 --seed 7
+  ghmdet train --data shapes/annotations/instances_train.json --val shapes/annotations/instances_val.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {

@@ -14,9 +14,10 @@ var Version = "0.1.0-dev"
 
 func init() {
 	rootCmd.AddCommand(&cobra.Command{
-		Use:   "version",
-		Short: "Print ghmdet, Go and GoMLX versions",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print ghmdet, Go and GoMLX versions",
+		Example: `  ghmdet version`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintf(cmd.OutOrStdout(), "ghmdet %s (%s, %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			if bi, ok := debug.ReadBuildInfo(); ok {
