@@ -460,8 +460,8 @@ func TestPaddingAnchorsLeaveGHMC(t *testing.T) {
 	}
 	b := &loader.Batch{
 		B: 1, H: 256, W: 256,
-		Targets: []loader.Target{{Boxes: [][4]float32{{40, 40, 100, 90}}, Classes: []int{0}, Ignore: []bool{false}}},
-		Records: []transform.Record{{OrigW: 640, OrigH: 480, ScaleX: 0.4, ScaleY: 0.4, ResizedW: 256, ResizedH: 192, CanvasW: 256, CanvasH: 256}},
+		Targets:  []loader.Target{{Boxes: [][4]float32{{40, 40, 100, 90}}, Classes: []int{0}, Ignore: []bool{false}}},
+		Records:  []transform.Record{{OrigW: 640, OrigH: 480, ScaleX: 0.4, ScaleY: 0.4, ResizedW: 256, ResizedH: 192, CanvasW: 256, CanvasH: 256}},
 		ImageIDs: []int64{1},
 	}
 	var tg batchTargets
