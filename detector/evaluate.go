@@ -60,7 +60,7 @@ func EvalDetections(ds *data.Dataset, dets [][]Detection) []eval.Detection {
 	for i, list := range dets {
 		for _, d := range list {
 			res = append(res, eval.Detection{
-				ImageID: ds.Images[i].ID, CategoryID: ds.CategoryIDs[d.Class],
+				ImageID: ds.Images[i].ID, CategoryID: eval.CategoryID(ds, d.Class),
 				BBox:  [4]float64{d.Box[0], d.Box[1], d.Box[2] - d.Box[0], d.Box[3] - d.Box[1]},
 				Score: d.Score,
 			})

@@ -20,12 +20,7 @@ func FromDataset(ds *data.Dataset) (*GroundTruth, error) {
 	if len(ds.CategoryIDs) != 0 && len(ds.CategoryIDs) != len(ds.Classes) {
 		return nil, fmt.Errorf("dataset %s: %d category ids for %d classes", ds.Name, len(ds.CategoryIDs), len(ds.Classes))
 	}
-	catID := func(class int) int {
-		if len(ds.CategoryIDs) == 0 {
-			return class + 1
-		}
-		return ds.CategoryIDs[class]
-	}
+	catID := func(class int) int { return CategoryID(ds, class) }
 	gt := &GroundTruth{}
 	for c, name := range ds.Classes {
 		gt.Categories = append(gt.Categories, Category{ID: catID(c), Name: name})
@@ -62,4 +57,20 @@ func FromDataset(ds *data.Dataset) (*GroundTruth, error) {
 		return nil, fmt.Errorf("dataset %s: %w", ds.Name, err)
 	}
 	return gt, nil
+}
+
+// CategoryID returns the category id FromDataset gives class index class
+// of ds: ds.CategoryIDs[class] when ds has one category id per class, and
+// class + 1 when it has none (VOC and YOLO datasets). Detections of a
+// dataset must take their CategoryID from it to match FromDataset's
+// categories. A class outside ds.Classes gets -1, which names no category
+// of a dataset read from a file: Evaluate then rejects the detection.
+func CategoryID(ds *data.Dataset, class int) int {
+	if class < 0 || class >= len(ds.Classes) {
+		return -1
+	}
+	if len(ds.CategoryIDs) != len(ds.Classes) {
+		return class + 1
+	}
+	return ds.CategoryIDs[class]
 }

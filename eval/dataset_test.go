@@ -44,3 +44,66 @@ func TestFromDataset(t *testing.T) {
 		t.Errorf("bad class: %v", err)
 	}
 }
+
+func TestCategoryID(t *testing.T) {
+	coco := &data.Dataset{Classes: []string{"cat", "dog"}, CategoryIDs: []int{17, 18}}
+	voc := &data.Dataset{Classes: []string{"cat", "dog"}}
+	cases := []struct {
+		name  string
+		ds    *data.Dataset
+		class int
+		want  int
+	}{
+		{"coco first", coco, 0, 17},
+		{"coco last", coco, 1, 18},
+		{"no ids first", voc, 0, 1},
+		{"no ids last", voc, 1, 2},
+		{"beyond the classes", voc, 2, -1},
+		{"negative", coco, -1, -1},
+	}
+	for _, c := range cases {
+		if got := CategoryID(c.ds, c.class); got != c.want {
+			t.Errorf("%s: CategoryID(class %d) = %d, want %d", c.name, c.class, got, c.want)
+		}
+	}
+}
+
+// TestEvaluateDatasetWithoutCategoryIDs evaluates a dataset that has no
+// category ids (as VOC and YOLO datasets): detections take their ids from
+// CategoryID, as detector.EvalDetections does, and match FromDataset's.
+func TestEvaluateDatasetWithoutCategoryIDs(t *testing.T) {
+	ds := &data.Dataset{
+		Name:    "voc",
+		Classes: []string{"cat", "dog"},
+		Images: []data.Image{
+			{ID: 1, FileName: "a.jpg", Width: 64, Height: 48, Objects: []data.Object{
+				{ID: 1, Class: 0, Box: [4]float64{1, 2, 11, 22}, Area: 200},
+				{ID: 2, Class: 1, Box: [4]float64{30, 5, 60, 45}, Area: 1200},
+			}},
+		},
+	}
+	gt, err := FromDataset(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dets []Detection
+	for _, o := range ds.Images[0].Objects {
+		dets = append(dets, Detection{
+			ImageID: ds.Images[0].ID, CategoryID: CategoryID(ds, o.Class),
+			BBox:  [4]float64{o.Box[0], o.Box[1], o.Box[2] - o.Box[0], o.Box[3] - o.Box[1]},
+			Score: 0.9,
+		})
+	}
+	res, err := Evaluate(gt, dets, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stats[0] < 0.99 || len(res.PerCategory) != 2 || res.PerCategory[1].ID != 2 {
+		t.Errorf("AP %v, categories %+v; want AP 1 over categories 1 and 2", res.Stats[0], res.PerCategory)
+	}
+	// A class the dataset does not have is an unknown category, not a panic.
+	dets[0].CategoryID = CategoryID(ds, 5)
+	if _, err := Evaluate(gt, dets, Options{}); err == nil || !strings.Contains(err.Error(), "detections[0]: category_id -1 is not among") {
+		t.Errorf("unknown class: %v", err)
+	}
+}

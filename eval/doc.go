@@ -23,6 +23,11 @@
 //     -1 and every summary number is the mean over the entries > -1 (-1 when
 //     there is none). Means are summed pairwise in numpy's order.
 //
+// Ground-truth and results files are read with the COCO reader of package
+// data/coco, the one datasets are read with (same checks, same messages),
+// with its ground-truth rules (coco.ForGroundTruth) and its results reader
+// (coco.ParseResults).
+//
 // The results loader follows pycocotools' COCO.loadRes for boxes: detections
 // get area w*h, iscrowd 0 and ids 1..n, and detections on images absent from
 // the ground truth are rejected. Where the reference crashes or silently

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/ghmdet/ghmdet/data/coco"
 )
 
 // maxKept is the largest of MaxDets: detections kept per (image, category).
@@ -93,15 +95,9 @@ func Evaluate(gt *GroundTruth, dets []Detection, opts Options) (*Result, error) 
 	di := make([]int32, len(dets))
 	for j := range dets {
 		d := &dets[j]
-		i, ok := imgIndex[d.ImageID]
-		if !ok {
-			return nil, fmt.Errorf("detections[%d]: image_id %d is not in the ground truth (the reference rejects such results)", j, d.ImageID)
-		}
-		k, ok := catIndex[d.CategoryID]
-		if !ok {
-			return nil, fmt.Errorf("detections[%d]: category_id %d is not among the ground truth's categories", j, d.CategoryID)
-		}
-		if err := checkDetection(d, nil, nil); err != nil {
+		i, iok := imgIndex[d.ImageID]
+		k, kok := catIndex[d.CategoryID]
+		if err := coco.CheckDetection(d, iok, kok); err != nil {
 			return nil, fmt.Errorf("detections[%d]: %w", j, err)
 		}
 		dk[j], di[j] = k, i

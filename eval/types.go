@@ -1,8 +1,7 @@
 package eval
 
 import (
-	"fmt"
-	"math"
+	"github.com/ghmdet/ghmdet/data/coco"
 )
 
 // GroundTruth is a COCO ground-truth set: the images evaluated, the
@@ -46,15 +45,11 @@ type Annotation struct {
 	IsCrowd bool
 }
 
-// Detection is one detected box, as in a COCO results file. Its JSON
-// encoding is the COCO results format.
-type Detection struct {
-	ImageID    int64 `json:"image_id"`
-	CategoryID int   `json:"category_id"`
-	// BBox is x, y, width, height in pixels.
-	BBox  [4]float64 `json:"bbox"`
-	Score float64    `json:"score"`
-}
+// Detection is one detected box, as in a COCO results file: image_id,
+// category_id, bbox (x, y, width, height in pixels) and score. Its JSON
+// encoding is the COCO results format. It is the record of the COCO reader
+// (package data/coco) that LoadDetections uses.
+type Detection = coco.Detection
 
 // Options tunes how Evaluate runs; the zero value is the default. Options
 // never change the numbers.
@@ -198,71 +193,25 @@ func (r *Result) precIndex(t, rc, k, a, m int) int {
 	return (((t*numRec+rc)*len(r.PerCategory)+k)*numArea+a)*numMax + m
 }
 
-// Validate checks the ground truth: unique image, category and annotation
-// ids, annotations on known images and categories, finite boxes with
-// non-negative width and height, finite non-negative areas. Errors name the
-// record (its index and id).
+// Validate checks the ground truth with the COCO reader's ground-truth rules
+// (those LoadGroundTruth applies, see coco.Instances.Validate): unique image,
+// category and annotation ids, annotations on known images and categories,
+// finite boxes with non-negative width and height, finite non-negative
+// areas, at least one category. Errors name the record (its index and id).
 func (gt *GroundTruth) Validate() error {
-	imgs := make(map[int64]int, len(gt.Images))
+	in := coco.Instances{
+		Images:      make([]coco.Image, len(gt.Images)),
+		Categories:  make([]coco.Category, len(gt.Categories)),
+		Annotations: make([]coco.Annotation, len(gt.Annotations)),
+	}
 	for i, im := range gt.Images {
-		if j, dup := imgs[im.ID]; dup {
-			return fmt.Errorf("images[%d]: id %d repeats images[%d]", i, im.ID, j)
-		}
-		imgs[im.ID] = i
+		in.Images[i] = coco.Image(im)
 	}
-	cats := make(map[int]int, len(gt.Categories))
 	for i, c := range gt.Categories {
-		if j, dup := cats[c.ID]; dup {
-			return fmt.Errorf("categories[%d]: id %d repeats categories[%d]", i, c.ID, j)
-		}
-		cats[c.ID] = i
+		in.Categories[i] = coco.Category(c)
 	}
-	anns := make(map[int64]int, len(gt.Annotations))
-	for i := range gt.Annotations {
-		a := &gt.Annotations[i]
-		if j, dup := anns[a.ID]; dup {
-			return fmt.Errorf("annotations[%d] (id %d): id repeats annotations[%d]", i, a.ID, j)
-		}
-		anns[a.ID] = i
-		if _, ok := imgs[a.ImageID]; !ok {
-			return fmt.Errorf("annotations[%d] (id %d): image_id %d is not among the images", i, a.ID, a.ImageID)
-		}
-		if _, ok := cats[a.CategoryID]; !ok {
-			return fmt.Errorf("annotations[%d] (id %d): category_id %d is not among the categories", i, a.ID, a.CategoryID)
-		}
-		if err := checkBox(a.BBox); err != nil {
-			return fmt.Errorf("annotations[%d] (id %d): %w", i, a.ID, err)
-		}
-		if err := checkArea(a.Area); err != nil {
-			return fmt.Errorf("annotations[%d] (id %d): %w", i, a.ID, err)
-		}
+	for i, a := range gt.Annotations {
+		in.Annotations[i] = coco.Annotation{ID: a.ID, ImageID: a.ImageID, CategoryID: a.CategoryID, BBox: a.BBox, Area: a.Area, IsCrowd: a.IsCrowd}
 	}
-	return nil
-}
-
-// checkBox rejects NaN or infinite coordinates and negative sizes.
-func checkBox(b [4]float64) error {
-	for j, v := range b {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("bbox[%d] is %v (bbox %v)", j, v, b)
-		}
-	}
-	if b[2] < 0 || b[3] < 0 {
-		return fmt.Errorf("bbox has a negative width or height (bbox %v)", b)
-	}
-	return nil
-}
-
-func checkArea(a float64) error {
-	if math.IsNaN(a) || math.IsInf(a, 0) || a < 0 {
-		return fmt.Errorf("area is %v (must be finite and non-negative)", a)
-	}
-	return nil
-}
-
-func checkScore(s float64) error {
-	if math.IsNaN(s) || math.IsInf(s, 0) {
-		return fmt.Errorf("score is %v (must be finite)", s)
-	}
-	return nil
+	return in.Validate()
 }

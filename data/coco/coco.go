@@ -1,7 +1,16 @@
 // Package coco reads and writes object-detection datasets in the COCO
-// "instances" JSON format.
+// "instances" JSON format, and reads COCO results (detection) files.
 //
-// Reading: images (id, file_name, width, height), annotations (id, image_id,
+// One reader serves every use: Parse and Read build a data.Dataset with it,
+// and the evaluator (package eval) reads its ground truths with
+// ParseInstances and its detections with ParseResults. It is a small JSON
+// scanner that decodes only the fields needed and skips the rest
+// (segmentations included), with one set of checks and messages; Use lists
+// the few rules that differ between datasets and ground truths.
+//
+// # Datasets
+//
+// Images (id, file_name, width, height), annotations (id, image_id,
 // category_id, bbox [x, y, w, h], area, iscrowd, and the optional "ignore"
 // flag) and categories (id, name). Category ids need not be contiguous: the
 // contiguous class index is the position of the category in increasing id
@@ -9,26 +18,52 @@
 // original ids. Images keep the file's order, and each image's annotations
 // keep the file's order too. Boxes become x1, y1, x2 = x + w, y2 = y + h.
 //
-// An annotation with iscrowd = 1 is a crowd box (Object.Crowd). An annotation
-// with iscrowd = 0 and "ignore": 1 is read as a difficult box
+// An annotation with a nonzero iscrowd is a crowd box (Object.Crowd). An
+// annotation with iscrowd = 0 and "ignore": 1 is read as a difficult box
 // (Object.Difficult): that is how the writer stores Pascal VOC difficult
 // boxes (see Write).
 //
 // Broken records are reported in a data.Report and skipped; only a file that
 // cannot be read or is not a COCO instances document at all is an error.
+//
+// # Rules of instances files
+//
+// A message names the file, the record and the problem. A record is named
+// by its list and position, with its id when it has one: "images[4] (id 9)",
+// "categories[0] (id 1)", "annotations[12] (id 5)".
+//
+// The file: valid JSON (NaN and ±Infinity are read as numbers, as Python
+// does, and then rejected where a finite number is needed), an object at the
+// top level, each of "images", "categories" and "annotations" present once
+// as a list; other keys are skipped. At least one usable category.
+//
+// Every record must be an object; fields other than those below are skipped
+// (segmentation, licences, ...); null counts as absent. Integers may be
+// written as integral floats (42.0), which the reference evaluator matches
+// with integers.
+//
+//   - images: "id" an integer, unique. "file_name" a string; "width" and
+//     "height" integers from 0 to 2^31-1 (see Use for when they are needed).
+//     Two images of the same file_name give a warning.
+//   - categories: "id" an integer, unique. "name" a string; when absent or
+//     blank the category is called "category_ID" (a warning). Two
+//     categories of the same name give a warning.
+//   - annotations: "id" an integer, unique; "image_id" the id of a usable
+//     image; "category_id" the id of a usable category; "bbox" 4 finite
+//     numbers [x, y, w, h] with w, h >= 0; "area" a finite number >= 0 (see
+//     Use when absent); "iscrowd" 0, 1, true or false, or another number,
+//     which counts as a crowd as in the reference evaluator (a warning);
+//     "ignore" likewise, any other value being taken as 0 (a warning).
+//
+// Results files follow their own rules (see ParseResults).
 package coco
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
+	"cmp"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
-	"reflect"
-	"sort"
-	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/ghmdet/ghmdet/data"
@@ -108,277 +143,61 @@ func layoutName(path string) (string, bool) {
 	return name, ok && name != ""
 }
 
-// document is the top level of an instances file; records are decoded one
-// by one so that a broken record does not lose the others.
-type document struct {
-	Images      []json.RawMessage `json:"images"`
-	Annotations []json.RawMessage `json:"annotations"`
-	Categories  []json.RawMessage `json:"categories"`
-}
-
-type rawImage struct {
-	ID       *float64 `json:"id"`
-	FileName *string  `json:"file_name"`
-	Width    *float64 `json:"width"`
-	Height   *float64 `json:"height"`
-}
-
-type rawCategory struct {
-	ID   *float64 `json:"id"`
-	Name *string  `json:"name"`
-}
-
-type rawAnnotation struct {
-	ID         *float64          `json:"id"`
-	ImageID    *float64          `json:"image_id"`
-	CategoryID *float64          `json:"category_id"`
-	BBox       []json.RawMessage `json:"bbox"`
-	Area       json.RawMessage   `json:"area"`
-	IsCrowd    json.RawMessage   `json:"iscrowd"`
-	Ignore     json.RawMessage   `json:"ignore"`
-}
-
-// maxExactInt is the largest integer a float64 holds exactly.
-const maxExactInt = 1 << 53
-
 // Parse decodes a COCO instances document b (file names it in messages;
 // imagesDir is joined with each file_name to make Image.Path). It touches no
-// file. The error is non-nil only when b is not a COCO instances document:
-// invalid JSON, a top level that is not an object, no "images" or no
-// "categories" list; every other defect is a problem in the report and the
-// record is skipped.
+// file. It reads with ParseInstances' reader and checks (ForDataset, see
+// Use): the error is non-nil only when b is not a COCO instances document
+// that can be read (invalid JSON, a top level that is not an object, a
+// missing "images", "categories" or "annotations" list, no usable
+// category); every other defect is a problem in the report and the record
+// is skipped, or repaired with a warning. Boxes are clipped to their image
+// (data.Report.CheckBox).
 func Parse(b []byte, file, imagesDir string) (*data.Dataset, *data.Report, error) {
-	rep := &data.Report{}
-	b = quoteNonFinite(b)
-	trimmed := bytes.TrimLeft(b, " \t\r\n")
-	if len(trimmed) == 0 {
-		return nil, rep, fmt.Errorf("coco: %s: empty file: not a COCO instances file", file)
+	r := &reader{file: file, use: ForDataset, s: scanner{buf: b}, rep: &data.Report{}}
+	if err := r.scan(); err != nil {
+		return nil, r.rep, err
 	}
-	if trimmed[0] != '{' {
-		if !json.Valid(b) {
-			var v any
-			return nil, rep, fmt.Errorf("coco: %s: invalid JSON: %s", file, describeJSONError(b, json.Unmarshal(b, &v)))
-		}
-		return nil, rep, fmt.Errorf("coco: %s: the top level is a JSON %s, not an object: not a COCO instances file", file, jsonKind(trimmed[0]))
+	cats := r.checkCategories()
+	imgs := r.checkImages()
+	if len(cats) == 0 {
+		return nil, r.rep, r.result()
 	}
-	var doc document
-	if err := json.Unmarshal(b, &doc); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return nil, rep, fmt.Errorf("coco: %s: invalid JSON: %s", file, describeJSONError(b, err))
-		}
-		return nil, rep, fmt.Errorf("coco: %s: %s", file, describeJSONError(b, err))
-	}
-	if doc.Images == nil {
-		return nil, rep, fmt.Errorf("coco: %s: no \"images\" list: not a COCO instances file", file)
-	}
-	if doc.Categories == nil {
-		return nil, rep, fmt.Errorf("coco: %s: no \"categories\" list: not a COCO instances file", file)
-	}
-
 	ds := &data.Dataset{Name: strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))}
 
-	// Categories, sorted by id.
-	type category struct {
-		id   int64
-		name string
-	}
-	var cats []category
-	catSeen := map[int64]bool{}
-	for i, raw := range doc.Categories {
-		var c rawCategory
-		rec := fmt.Sprintf("categories[%d]", i)
-		if err := json.Unmarshal(raw, &c); err != nil {
-			rep.Errorf(file, rec, "unreadable category record: %s: skipped", describeJSONError(nil, err))
-			continue
-		}
-		id, msg := intField(c.ID, "id")
-		if msg != "" {
-			rep.Errorf(file, rec, "%s: category skipped", msg)
-			continue
-		}
-		rec = fmt.Sprintf("category id %d", id)
-		if catSeen[id] {
-			rep.Errorf(file, rec, "duplicate category id: the later one is skipped")
-			continue
-		}
-		catSeen[id] = true
-		name := ""
-		if c.Name != nil {
-			name = strings.TrimSpace(*c.Name)
-		}
-		if name == "" {
-			name = fmt.Sprintf("category_%d", id)
-			rep.Warnf(file, rec, "no name: called %q", name)
-		}
-		cats = append(cats, category{id, name})
-	}
-	if len(cats) == 0 {
-		return nil, rep, fmt.Errorf("coco: %s: no usable category", file)
-	}
-	sort.Slice(cats, func(i, j int) bool { return cats[i].id < cats[j].id })
-	classOf := make(map[int64]int, len(cats))
-	names := map[string]int64{}
+	// Classes: the categories in increasing id order.
+	slices.SortStableFunc(cats, func(a, b Category) int { return cmp.Compare(a.ID, b.ID) })
+	classOf := make(map[int]int, len(cats))
 	for i, c := range cats {
-		ds.Classes = append(ds.Classes, c.name)
-		ds.CategoryIDs = append(ds.CategoryIDs, int(c.id))
-		classOf[c.id] = i
-		if other, ok := names[c.name]; ok {
-			rep.Warnf(file, fmt.Sprintf("category id %d", c.id), "name %q is also the name of category id %d", c.name, other)
-		} else {
-			names[c.name] = c.id
-		}
+		ds.Classes = append(ds.Classes, c.Name)
+		ds.CategoryIDs = append(ds.CategoryIDs, c.ID)
+		classOf[c.ID] = i
 	}
 
 	// Images, in file order.
-	imageIndex := map[int64]int{}
-	fileNames := map[string]int64{}
-	for i, raw := range doc.Images {
-		var im rawImage
-		rec := fmt.Sprintf("images[%d]", i)
-		if err := json.Unmarshal(raw, &im); err != nil {
-			rep.Errorf(file, rec, "unreadable image record: %s: skipped", describeJSONError(nil, err))
-			rep.SkippedImages++
-			continue
-		}
-		id, msg := intField(im.ID, "id")
-		if msg != "" {
-			rep.Errorf(file, rec, "%s: image skipped", msg)
-			rep.SkippedImages++
-			continue
-		}
-		rec = fmt.Sprintf("image id %d", id)
-		if _, dup := imageIndex[id]; dup {
-			rep.Errorf(file, rec, "duplicate image id: the later image record is skipped")
-			rep.SkippedImages++
-			continue
-		}
-		name := ""
-		if im.FileName != nil {
-			name = strings.TrimSpace(*im.FileName)
-		}
-		if name == "" {
-			rep.Errorf(file, rec, "no file_name: image skipped")
-			rep.SkippedImages++
-			continue
-		}
-		rec = fmt.Sprintf("image id %d (%s)", id, name)
-		w, msgW := intField(im.Width, "width")
-		h, msgH := intField(im.Height, "height")
-		if msgW != "" || msgH != "" || w <= 0 || h <= 0 {
-			rep.Errorf(file, rec, "width and height must be positive integers (got %s, %s): image skipped",
-				fieldText(im.Width), fieldText(im.Height))
-			rep.SkippedImages++
-			continue
-		}
-		if other, ok := fileNames[name]; ok {
-			rep.Warnf(file, rec, "file_name is also used by image id %d", other)
-		} else {
-			fileNames[name] = id
-		}
-		imageIndex[id] = len(ds.Images)
-		ds.Images = append(ds.Images, data.Image{
-			ID: id, FileName: name, Path: joinImage(imagesDir, name),
-			Width: int(w), Height: int(h),
-		})
+	ds.Images = make([]data.Image, len(imgs))
+	for i, im := range imgs {
+		ds.Images[i] = data.Image{ID: im.ID, FileName: im.FileName, Path: joinImage(imagesDir, im.FileName), Width: im.Width, Height: im.Height}
 	}
 
-	// Annotations, in file order.
-	annSeen := map[int64]bool{}
-	for i, raw := range doc.Annotations {
-		var a rawAnnotation
-		rec := fmt.Sprintf("annotations[%d]", i)
-		if err := json.Unmarshal(raw, &a); err != nil {
-			rep.Errorf(file, rec, "unreadable annotation record: %s: skipped", describeJSONError(nil, err))
-			rep.SkippedObjects++
-			continue
-		}
-		id, msg := intField(a.ID, "id")
-		if msg != "" {
-			rep.Errorf(file, rec, "%s: annotation skipped", msg)
-			rep.SkippedObjects++
-			continue
-		}
-		rec = fmt.Sprintf("annotation id %d", id)
-		if annSeen[id] {
-			rep.Errorf(file, rec, "duplicate annotation id: the later one is skipped")
-			rep.SkippedObjects++
-			continue
-		}
-		annSeen[id] = true
-		imageID, msg := intField(a.ImageID, "image_id")
-		if msg != "" {
-			rep.Errorf(file, rec, "%s: annotation skipped", msg)
-			rep.SkippedObjects++
-			continue
-		}
-		idx, ok := imageIndex[imageID]
-		if !ok {
-			rep.Errorf(file, rec, "image_id %d names no (usable) image: annotation skipped", imageID)
-			rep.SkippedObjects++
-			continue
-		}
-		img := &ds.Images[idx]
-		rec = fmt.Sprintf("annotation id %d (image %s)", id, img.FileName)
-		catID, msg := intField(a.CategoryID, "category_id")
-		if msg != "" {
-			rep.Errorf(file, rec, "%s: annotation skipped", msg)
-			rep.SkippedObjects++
-			continue
-		}
-		class, ok := classOf[catID]
-		if !ok {
-			rep.Errorf(file, rec, "unknown category_id %d: annotation skipped", catID)
-			rep.SkippedObjects++
-			continue
-		}
-		if len(a.BBox) != 4 {
-			rep.Errorf(file, rec, "bbox must be 4 numbers [x, y, w, h], got %d values: annotation skipped", len(a.BBox))
-			rep.SkippedObjects++
-			continue
-		}
-		var xywh [4]float64
-		bad := false
-		for k, v := range a.BBox {
-			f, ok := number(v)
-			if !ok {
-				rep.Errorf(file, rec, "bbox[%d] = %s is not a number: annotation skipped", k, string(v))
-				rep.SkippedObjects++
-				bad = true
-				break
-			}
-			xywh[k] = f
-		}
-		if bad {
-			continue
-		}
-		box := [4]float64{xywh[0], xywh[1], xywh[0] + xywh[2], xywh[1] + xywh[3]}
-		orig := fmt.Sprintf("[x=%g y=%g w=%g h=%g]", xywh[0], xywh[1], xywh[2], xywh[3])
-		if !rep.CheckBox(file, rec, orig, &box, img.Width, img.Height) {
-			continue
-		}
-		crowd, ok := flag(a.IsCrowd)
-		if !ok {
-			rep.Warnf(file, rec, "iscrowd = %s is not 0 or 1: taken as 0", string(a.IsCrowd))
-		}
-		ignore, ok := flag(a.Ignore)
-		if !ok {
-			rep.Warnf(file, rec, "ignore = %s is not 0 or 1: taken as 0", string(a.Ignore))
-		}
-		area := xywh[2] * xywh[3]
-		if len(a.Area) > 0 && string(a.Area) != "null" {
-			if f, ok := number(a.Area); ok && f > 0 && !math.IsInf(f, 0) {
-				area = f
-			} else {
-				rep.Warnf(file, rec, "area = %s is not a positive number: taken as w*h = %g", string(a.Area), area)
+	// Annotations, in file order, clipped to their image.
+	r.checkAnnotations(func(i int, a *Annotation, img int) {
+		im := &ds.Images[img]
+		x, y, w, h := a.BBox[0], a.BBox[1], a.BBox[2], a.BBox[3]
+		box := [4]float64{x, y, x + w, y + h}
+		inside := box[0] >= 0 && box[1] >= 0 && box[2] > box[0] && box[3] > box[1] &&
+			box[2] <= float64(im.Width) && box[3] <= float64(im.Height)
+		if !inside {
+			orig := fmt.Sprintf("[x=%g y=%g w=%g h=%g]", x, y, w, h)
+			if !r.rep.CheckBox(file, r.record(secAnnotations, i), orig, &box, im.Width, im.Height) {
+				return
 			}
 		}
-		img.Objects = append(img.Objects, data.Object{
-			ID: id, Class: class, Box: box, Area: area,
-			Crowd: crowd, Difficult: ignore && !crowd,
+		im.Objects = append(im.Objects, data.Object{
+			ID: a.ID, Class: classOf[a.CategoryID], Box: box, Area: a.Area,
+			Crowd: a.IsCrowd, Difficult: a.Ignore && !a.IsCrowd,
 		})
-	}
-	return ds, rep, nil
+	})
+	return ds, r.rep, nil
 }
 
 // joinImage joins the image folder and a file_name (absolute names are kept).
@@ -387,177 +206,4 @@ func joinImage(dir, name string) string {
 		return filepath.FromSlash(name)
 	}
 	return filepath.Join(dir, filepath.FromSlash(name))
-}
-
-// intField checks that v is present and an integer; the message is empty
-// when it is.
-func intField(v *float64, name string) (int64, string) {
-	if v == nil {
-		return 0, "no " + name
-	}
-	f := *v
-	if f != math.Trunc(f) || math.Abs(f) > maxExactInt {
-		return 0, fmt.Sprintf("%s = %g is not an integer", name, f)
-	}
-	return int64(f), ""
-}
-
-func fieldText(v *float64) string {
-	if v == nil {
-		return "none"
-	}
-	return strconv.FormatFloat(*v, 'g', -1, 64)
-}
-
-// number decodes a JSON number, or one of the strings "NaN", "Infinity",
-// "-Infinity" (which quoteNonFinite makes of Python's bare tokens).
-func number(raw json.RawMessage) (float64, bool) {
-	var f float64
-	if err := json.Unmarshal(raw, &f); err == nil {
-		return f, true
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
-		switch s {
-		case "NaN":
-			return math.NaN(), true
-		case "Infinity":
-			return math.Inf(1), true
-		case "-Infinity":
-			return math.Inf(-1), true
-		}
-	}
-	return 0, false
-}
-
-// flag decodes an optional 0/1 (or false/true) field; ok is false for any
-// other value, which is then taken as false.
-func flag(raw json.RawMessage) (v, ok bool) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return false, true
-	}
-	var f float64
-	if err := json.Unmarshal(raw, &f); err == nil {
-		switch f {
-		case 0:
-			return false, true
-		case 1:
-			return true, true
-		}
-		return false, false
-	}
-	var b bool
-	if err := json.Unmarshal(raw, &b); err == nil {
-		return b, true
-	}
-	return false, false
-}
-
-func jsonKind(first byte) string {
-	switch first {
-	case '[':
-		return "array (a detection results file?)"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	}
-	return "number"
-}
-
-// describeJSONError adds the line number (when b is given) to JSON syntax
-// and type errors, and words type errors without Go type names.
-func describeJSONError(b []byte, err error) string {
-	var off int64 = -1
-	msg := err.Error()
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		off = se.Offset
-	case errors.As(err, &te):
-		off = te.Offset
-		want := "another type"
-		switch te.Type.Kind() {
-		case reflect.Float64, reflect.Int, reflect.Int64:
-			want = "a number"
-		case reflect.String:
-			want = "a string"
-		case reflect.Slice, reflect.Array:
-			want = "a list"
-		case reflect.Struct, reflect.Map:
-			want = "an object"
-		}
-		if te.Field != "" {
-			msg = fmt.Sprintf("%s: got a JSON %s, want %s", te.Field, te.Value, want)
-		} else {
-			msg = fmt.Sprintf("got a JSON %s, want %s", te.Value, want)
-		}
-	}
-	if off < 0 || b == nil {
-		return msg
-	}
-	if off > int64(len(b)) {
-		off = int64(len(b))
-	}
-	line := 1 + bytes.Count(b[:off], []byte{'\n'})
-	return fmt.Sprintf("line %d: %s", line, msg)
-}
-
-// quoteNonFinite turns the bare NaN, Infinity and -Infinity tokens that
-// Python's json module writes (and that JSON does not allow) into strings,
-// so that the record holding them can be reported instead of the whole file
-// failing to parse. Line numbers are unchanged.
-func quoteNonFinite(b []byte) []byte {
-	if !bytes.Contains(b, []byte("NaN")) && !bytes.Contains(b, []byte("Infinity")) {
-		return b
-	}
-	out := make([]byte, 0, len(b)+16)
-	inString, escaped := false, false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if inString {
-			out = append(out, c)
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
-		if c == '"' {
-			inString = true
-			out = append(out, c)
-			continue
-		}
-		matched := false
-		for _, tok := range []string{"NaN", "-Infinity", "Infinity"} {
-			if bytes.HasPrefix(b[i:], []byte(tok)) && !identByte(b, i-1) && !identByte(b, i+len(tok)) {
-				out = append(out, '"')
-				out = append(out, tok...)
-				out = append(out, '"')
-				i += len(tok) - 1
-				matched = true
-				break
-			}
-		}
-		if !matched {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// identByte reports whether b[i] exists and is a letter, digit or '_'.
-func identByte(b []byte, i int) bool {
-	if i < 0 || i >= len(b) {
-		return false
-	}
-	c := b[i]
-	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }

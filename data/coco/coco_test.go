@@ -87,27 +87,28 @@ func TestParseClean(t *testing.T) {
 
 func TestParseFatal(t *testing.T) {
 	tests := []struct{ name, doc, want string }{
-		{"bad JSON", "{\n\"images\": [\n{\"id\": 1,,}]}", "line 3"},
-		{"truncated", `{"images": [{"id": 1`, "invalid JSON"},
+		{"bad JSON", "{\n\"images\": [\n{\"id\": 1,,}]}", "images[0]: line 3, column 10: expected a string key"},
+		{"truncated", `{"images": [{"id": 1`, "images[0]: line 1, column 21: expected ',' or '}'"},
 		{"empty", "  ", "empty file"},
 		{"results file", `[{"image_id": 1, "bbox": [1,2,3,4], "score": 0.5}]`, "detection results file"},
 		{"no images", `{"annotations": [], "categories": [{"id": 1, "name": "a"}]}`, `no "images" list`},
 		{"no categories", `{"images": [], "annotations": []}`, `no "categories" list`},
-		{"no usable category", `{"images": [], "categories": [{"name": "a"}]}`, "no usable category"},
-		{"images not a list", `{"images": {}, "categories": []}`, "x.json"},
+		{"no annotations", `{"images": [], "categories": [{"id": 1, "name": "a"}]}`, `no "annotations" list`},
+		{"no usable category", `{"images": [], "categories": [{"name": "a"}], "annotations": []}`, "no usable category"},
+		{"images not a list", `{"images": {}, "categories": []}`, `"images": expected a list, found an object`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := Parse([]byte(tc.doc), "x.json", "")
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "x.json") {
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "x.json: ") {
 				t.Errorf("err = %v, want one naming x.json and %q", err, tc.want)
 			}
 		})
 	}
 }
 
-// brokenDoc has one broken record of each kind; the comment after each
-// annotation says what the reader must do.
+// brokenDoc has broken records of many kinds; TestParseBroken lists what
+// the reader must report about each, in order.
 const brokenDoc = `{
  "images": [
   {"id": 1, "file_name": "a.png", "width": 64, "height": 48},
@@ -128,12 +129,14 @@ const brokenDoc = `{
   {"id": 7, "image_id": 1, "category_id": 1, "bbox": [100, 100, 10, 10]},
   {"id": 8, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3]},
   {"id": 9, "image_id": 1, "category_id": 1, "bbox": [1, "2", 3, 4]},
-  {"id": 10, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "iscrowd": 2, "area": -1},
+  {"id": 10, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "iscrowd": 2},
   {"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]},
   {"id": 11, "image_id": 1, "category_id": 1.5, "bbox": [1, 2, 3, 4]},
   {"id": 12, "image_id": 1, "category_id": 1, "bbox": [1, 2, -3, 4]},
   {"id": 13, "image_id": 1, "category_id": 2, "bbox": [5, 5, 3, 4], "area": Infinity},
-  ["not", "an", "object"]
+  ["not", "an", "object"],
+  {"id": 14, "image_id": 2, "category_id": 1, "bbox": [1, 2, 3, 4]},
+  {"id": 15, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "area": -1}
  ],
  "categories": [{"id": 1, "name": "cat"}, {"id": 1, "name": "again"}, {"id": 2}]
 }`
@@ -148,29 +151,30 @@ func TestParseBroken(t *testing.T) {
 		record  string
 		message string
 	}{
-		{data.Error, "category id 1", "duplicate category id"},
-		{data.Warning, "category id 2", `no name: called "category_2"`},
-		{data.Error, "image id 1", "duplicate image id"},
-		{data.Error, "image id 2 (nosize.png)", "width and height must be positive integers"},
-		{data.Error, "image id 3", "no file_name"},
-		{data.Error, "images[4]", "unreadable image record: id: got a JSON string, want a number"},
-		{data.Error, "images[5]", "unreadable image record"},
-		{data.Error, "annotation id 1", "duplicate annotation id"},
-		{data.Error, "annotation id 2 (image a.png)", "unknown category_id 9"},
-		{data.Error, "annotation id 3", "image_id 77 names no (usable) image"},
-		{data.Warning, "annotation id 4 (image a.png)", "zero or negative size"},
-		{data.Warning, "annotation id 5 (image a.png)", "not a finite number"},
-		{data.Warning, "annotation id 6 (image a.png)", "clipped to x1=60 y1=40 x2=64 y2=48"},
-		{data.Warning, "annotation id 7 (image a.png)", "lies outside the 64x48 image"},
-		{data.Error, "annotation id 8 (image a.png)", "bbox must be 4 numbers"},
-		{data.Error, "annotation id 9 (image a.png)", `bbox[1] = "2" is not a number`},
-		{data.Warning, "annotation id 10 (image a.png)", "iscrowd = 2 is not 0 or 1"},
-		{data.Warning, "annotation id 10 (image a.png)", "area = -1 is not a positive number"},
-		{data.Error, "annotations[11]", "no id"},
-		{data.Error, "annotation id 11 (image a.png)", "category_id = 1.5 is not an integer"},
-		{data.Warning, "annotation id 12 (image a.png)", "zero or negative size"},
-		{data.Warning, "annotation id 13 (image a.png)", `area = "Infinity" is not a positive number`},
-		{data.Error, "annotations[15]", "unreadable annotation record"},
+		{data.Error, "categories[1] (id 1)", "id 1 repeats categories[0]: category skipped"},
+		{data.Warning, "categories[2] (id 2)", `no name: called "category_2"`},
+		{data.Error, "images[1] (id 1)", "id 1 repeats images[0]: image skipped"},
+		{data.Error, "images[2] (id 2)", "width and height must be positive integers (got none, none): image skipped"},
+		{data.Error, "images[3] (id 3)", "no file_name: image skipped"},
+		{data.Error, "images[4]", "id: expected a number, found a string: image skipped"},
+		{data.Error, "images[5]", "expected an object, found a string: image skipped"},
+		{data.Error, "annotations[1] (id 1)", "id 1 repeats annotations[0]: annotation skipped"},
+		{data.Error, "annotations[2] (id 2)", "category_id 9 is not among the categories: annotation skipped"},
+		{data.Error, "annotations[3] (id 3)", "image_id 77 is not among the images: annotation skipped"},
+		{data.Warning, "annotations[4] (id 4)", "zero or negative size"},
+		{data.Error, "annotations[5] (id 5)", "bbox[0] is NaN (bbox [NaN 1 10 10]): annotation skipped"},
+		{data.Warning, "annotations[6] (id 6)", "clipped to x1=60 y1=40 x2=64 y2=48"},
+		{data.Warning, "annotations[7] (id 7)", "lies outside the 64x48 image"},
+		{data.Error, "annotations[8] (id 8)", "bbox: has 3 numbers, want 4 (x, y, w, h): annotation skipped"},
+		{data.Error, "annotations[9] (id 9)", "bbox[1]: expected a number, found a string: annotation skipped"},
+		{data.Warning, "annotations[10] (id 10)", "iscrowd = 2 is not 0 or 1: taken as 1 (a crowd)"},
+		{data.Error, "annotations[11]", `field "id" is missing: annotation skipped`},
+		{data.Error, "annotations[12] (id 11)", "category_id: expected an integer, found 1.5: annotation skipped"},
+		{data.Error, "annotations[13] (id 12)", "bbox has a negative width or height (bbox [1 2 -3 4]): annotation skipped"},
+		{data.Error, "annotations[14] (id 13)", "area is +Inf (must be finite and non-negative): annotation skipped"},
+		{data.Error, "annotations[15]", "expected an object, found an array: annotation skipped"},
+		{data.Error, "annotations[16] (id 14)", "image_id 2 names images[2], which is skipped: annotation skipped"},
+		{data.Error, "annotations[17] (id 15)", "area is -1 (must be finite and non-negative): annotation skipped"},
 	}
 	got := rep.Problems
 	for i := 0; i < len(want) || i < len(got); i++ {
@@ -190,27 +194,19 @@ func TestParseBroken(t *testing.T) {
 	if len(ds.Images) != 1 || ds.Images[0].FileName != "a.png" {
 		t.Fatalf("kept images %+v, want only a.png", ds.Images)
 	}
-	// Kept: 1, 6 (clipped), 10 (iscrowd taken as 0, area from w*h), 13.
+	// Kept: 1, 6 (clipped), 10 (a crowd, area from w*h).
 	var ids []int64
 	for _, o := range ds.Images[0].Objects {
 		ids = append(ids, o.ID)
 	}
-	if len(ids) != 4 || ids[0] != 1 || ids[1] != 6 || ids[2] != 10 || ids[3] != 13 {
-		t.Errorf("kept annotation ids %v, want [1 6 10 13]", ids)
+	if len(ids) != 3 || ids[0] != 1 || ids[1] != 6 || ids[2] != 10 {
+		t.Fatalf("kept annotation ids %v, want [1 6 10]", ids)
 	}
-	if o := ds.Images[0].Objects[2]; o.Crowd || o.Area != 12 {
-		t.Errorf("annotation 10: %+v, want not crowd, area 12", o)
+	if o := ds.Images[0].Objects[2]; !o.Crowd || o.Area != 12 {
+		t.Errorf("annotation 10: %+v, want a crowd, area 12", o)
 	}
-	if rep.SkippedImages != 5 || rep.SkippedObjects != 12 || rep.ClippedObjects != 1 {
-		t.Errorf("skipped %d images, %d boxes, clipped %d; want 5, 12, 1", rep.SkippedImages, rep.SkippedObjects, rep.ClippedObjects)
-	}
-}
-
-func TestQuoteNonFinite(t *testing.T) {
-	in := `{"s": "NaN Infinity", "a": [NaN, -Infinity, Infinity, 1], "NaNx": 2}`
-	want := `{"s": "NaN Infinity", "a": ["NaN", "-Infinity", "Infinity", 1], "NaNx": 2}`
-	if got := string(quoteNonFinite([]byte(in))); got != want {
-		t.Errorf("quoteNonFinite = %s\nwant %s", got, want)
+	if rep.SkippedImages != 5 || rep.SkippedObjects != 15 || rep.ClippedObjects != 1 {
+		t.Errorf("skipped %d images, %d boxes, clipped %d; want 5, 15, 1", rep.SkippedImages, rep.SkippedObjects, rep.ClippedObjects)
 	}
 }
 
@@ -366,7 +362,16 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`[1, 2]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ds, rep, err := Parse(b, "fuzz.json", "dir")
+		in, _, gtErr := ParseInstances(b, "fuzz.json", ForGroundTruth)
+		if gtErr == nil {
+			if err := in.Validate(); err != nil {
+				t.Fatalf("ground truth read, then rejected: %v", err)
+			}
+		}
 		if err != nil {
+			if gtErr == nil {
+				t.Fatalf("the dataset reader fails (%v) where the ground-truth reader does not", err)
+			}
 			return
 		}
 		if rep == nil || ds == nil || len(ds.Classes) == 0 || len(ds.Classes) != len(ds.CategoryIDs) {
