@@ -3,13 +3,10 @@ package detector
 import (
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ghmdet/ghmdet/data"
 	"github.com/ghmdet/ghmdet/data/synth"
@@ -220,32 +217,6 @@ func TestPretrainedBackboneLoads(t *testing.T) {
 	}
 	if _, err := Run(context.Background(), cfg, RunOptions{Dir: t.TempDir(), Train: ds, Backend: b}); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestFitBudget checks the shortening of a run to its time budget.
-func TestFitBudget(t *testing.T) {
-	cfg := tinyConfig(t, 128)
-	cfg.Train.Epochs = 10
-	cfg.Schedule.Steps = []int{7, 9}
-	steps := cfg.Schedule.Steps
-	sum := &Summary{}
-	// One epoch took 59 s of a 5-minute budget: 4 more fit, 5 in all.
-	start := time.Now().Add(-59 * time.Second)
-	fitBudget(&cfg, sum, io.Discard, nil, start, 5*time.Minute, 0, 1, 10)
-	if !sum.BudgetFit || cfg.Train.Epochs != 5 || !slices.Equal(cfg.Schedule.Steps, []int{4, 5}) {
-		t.Fatalf("fit: epochs %d, steps %v, BudgetFit %v; want 5, [4 5], true", cfg.Train.Epochs, cfg.Schedule.Steps, sum.BudgetFit)
-	}
-	if !slices.Equal(steps, []int{7, 9}) {
-		t.Errorf("the caller's milestones changed: %v", steps)
-	}
-	// A run that fits is left alone.
-	cfg2 := tinyConfig(t, 128)
-	cfg2.Train.Epochs = 3
-	sum2 := &Summary{}
-	fitBudget(&cfg2, sum2, io.Discard, nil, time.Now().Add(-10*time.Second), 5*time.Minute, 0, 1, 10)
-	if sum2.BudgetFit || cfg2.Train.Epochs != 3 {
-		t.Fatalf("a run that fits was changed: epochs %d", cfg2.Train.Epochs)
 	}
 }
 

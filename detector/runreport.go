@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/ghmdet/ghmdet/data"
@@ -129,6 +130,9 @@ func WriteRunReport(dir string, cfg Config, sum *Summary, val *data.Dataset, val
 			[2]string{"training time", sum.TrainTime.Round(time.Second).String()},
 			[2]string{"throughput", fmt.Sprintf("%.1f images/s", sum.ImagesPerSec)},
 		)
+		if u := sum.Budget; u != nil {
+			rep.Summary = append(rep.Summary, [2]string{"time budget", strings.TrimPrefix(u.String(), "time budget ")})
+		}
 		if sum.Final != nil {
 			r := sum.Final
 			rep.Summary = append(rep.Summary,
@@ -166,7 +170,7 @@ func WriteRunReport(dir string, cfg Config, sum *Summary, val *data.Dataset, val
 	}
 	rep.Images = append(figs, extraFigures...)
 	rep.Notes = append(rep.Notes,
-		"Files: config.yaml (resolved configuration), run.json (seed, versions, data), metrics.jsonl (per-step metrics), results.csv (per evaluation), weights/last.ckpt and weights/best.ckpt (checkpoints), val_detections.json (COCO results format).")
+		"Files: config.yaml (resolved configuration), run.json (seed, versions, data), metrics.jsonl (per-step metrics), results.csv (one row per epoch), weights/last.ckpt and weights/best.ckpt (checkpoints), val_detections.json (COCO results format).")
 	return report.WriteReport(dir, rep)
 }
 

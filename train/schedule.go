@@ -185,3 +185,36 @@ func (c ScheduleConfig) LR(base float64, p Progress) float64 {
 	}
 	return lr
 }
+
+// RescaleSteps moves step-decay milestones when a run's planned length
+// changes (a time budget re-planning it), so that each milestone stays at
+// the fraction of the run it was written for. base are the milestones as
+// configured for a run of baseTotal units (epochs or iterations, as By
+// says), current the milestones in use, total the new planned length and
+// done the units already trained.
+//
+// The rule keeps the learning-rate history intact: a milestone of current
+// below done has already lowered the rate of a trained unit and is frozen
+// where it is; every other milestone moves to round(m*total/baseTotal) for
+// its base value m, but never below done (the past) nor below the milestone
+// before it. So a plan that grows moves the decays still ahead later, and a
+// plan that shrinks moves them earlier, at the earliest to the next unit.
+// current must have as many milestones as base (base when nothing was
+// re-planned yet); with baseTotal <= 0 current is returned unchanged.
+func RescaleSteps(base []int, baseTotal, total int, current []int, done int) []int {
+	out := slices.Clone(current)
+	if baseTotal <= 0 || len(base) != len(current) {
+		return out
+	}
+	prev := 0
+	for i, m := range base {
+		if current[i] < done {
+			prev = max(prev, current[i])
+			continue
+		}
+		s := int(math.Round(float64(m) * float64(total) / float64(baseTotal)))
+		out[i] = max(s, done, prev)
+		prev = out[i]
+	}
+	return out
+}

@@ -2,6 +2,7 @@ package train
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -83,5 +84,46 @@ func TestScheduleValidate(t *testing.T) {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: invalid config accepted", tc.name)
 		}
+	}
+}
+
+// TestRescaleSteps checks that milestones keep their fractions of a
+// re-planned run and that milestones already in effect never move.
+func TestRescaleSteps(t *testing.T) {
+	cases := []struct {
+		name           string
+		base           []int
+		baseTotal, tot int
+		current        []int
+		done           int
+		want           []int
+	}{
+		{"reference lengthened", []int{8, 11}, 12, 20, []int{8, 11}, 1, []int{13, 18}},
+		{"cpu lengthened", []int{16, 22}, 24, 31, []int{16, 22}, 1, []int{21, 28}},
+		{"cpu shortened", []int{16, 22}, 24, 10, []int{16, 22}, 3, []int{7, 9}},
+		{"unchanged length", []int{16, 22}, 24, 24, []int{16, 22}, 5, []int{16, 22}},
+		// The first milestone (13) is in effect since epoch 13: it stays
+		// when the plan grows or shrinks.
+		{"past frozen, grows", []int{8, 11}, 12, 30, []int{13, 18}, 14, []int{13, 28}},
+		{"past frozen, shrinks", []int{8, 11}, 12, 16, []int{13, 18}, 14, []int{13, 15}},
+		// Never into the past: 11*10/12 rounds to 9, the next epoch.
+		{"not before done", []int{8, 11}, 12, 10, []int{8, 11}, 9, []int{8, 9}},
+		{"both at done", []int{8, 11}, 12, 6, []int{8, 11}, 5, []int{5, 6}},
+		// A milestone equal to done is not in effect yet: it may move.
+		{"at done moves", []int{8, 11}, 12, 24, []int{5, 9}, 5, []int{16, 22}},
+		{"no base total", []int{8, 11}, 0, 24, []int{8, 11}, 5, []int{8, 11}},
+		{"iterations", []int{800, 1100}, 1200, 600, []int{800, 1100}, 350, []int{400, 550}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cur := append([]int(nil), c.current...)
+			got := RescaleSteps(c.base, c.baseTotal, c.tot, cur, c.done)
+			if !slices.Equal(got, c.want) {
+				t.Errorf("RescaleSteps(%v, %d, %d, %v, %d) = %v, want %v", c.base, c.baseTotal, c.tot, c.current, c.done, got, c.want)
+			}
+			if !slices.Equal(cur, c.current) {
+				t.Errorf("the current milestones were modified: %v", cur)
+			}
+		})
 	}
 }

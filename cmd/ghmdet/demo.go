@@ -61,24 +61,26 @@ checkpoints, metrics, plots and a report.`,
 			cfg.Seed, cfg.Model.Seed = seed, seed
 			cfg.Model.NumClasses = len(trainDS.Classes)
 			cfg.Train.TimeBudget = budget
+			opts := detector.RunOptions{Dir: out, Train: trainDS, Val: valDS, Out: w, Version: Version}
 			if cmd.Flags().Changed("epochs") {
-				cfg.Train.Epochs = epochs
+				cfg.Train.Epochs, opts.MaxEpochs = epochs, epochs
 			}
-			b, err := backend.New(backendName)
+			if opts.Backend, err = backend.New(backendName); err != nil {
+				return err
+			}
+			intr := watchInterrupts(cmd.ErrOrStderr())
+			defer intr.Stop()
+			if b, _ := cfg.Train.Budget(); b > 0 {
+				fmt.Fprintf(w, "training the %q preset with %s + %s for %s (the epochs that fit)\n", cfg.Preset, cfg.Loss.Cls, cfg.Loss.Reg, budget)
+			} else {
+				fmt.Fprintf(w, "training the %q preset with %s + %s for %d epochs\n", cfg.Preset, cfg.Loss.Cls, cfg.Loss.Reg, cfg.Train.Epochs)
+			}
+			sum, err := trainAndFinish(cmd, intr, cfg, opts)
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext()
-			defer stop()
-			fmt.Fprintf(w, "training the %q preset with %s + %s for at most %d epochs or %s\n", cfg.Preset, cfg.Loss.Cls, cfg.Loss.Reg, cfg.Train.Epochs, budget)
-			sum, err := detector.Run(ctx, cfg, detector.RunOptions{
-				Dir: out, Train: trainDS, Val: valDS, Backend: b, Out: w, Version: Version,
-			})
-			if err != nil {
-				return err
-			}
-			if err := finishRun(cmd, cfg, sum, trainDS, valDS, b); err != nil {
-				return err
+			if sum.Budget != nil {
+				fmt.Fprintln(w, sum.Budget)
 			}
 			fmt.Fprintf(w, "demo finished in %s\n", time.Since(t0).Round(time.Second))
 			return nil
@@ -86,12 +88,12 @@ checkpoints, metrics, plots and a report.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&out, "out", "", "run directory (default runs/demo-N)")
-	fl.StringVar(&budget, "time-budget", demoTimeBudget, "training time limit")
+	fl.StringVar(&budget, "time-budget", demoTimeBudget, "training time, final evaluation included (\"0\": --epochs or the preset's epochs)")
 	fl.StringVar(&backendName, "backend", "", "compute backend (default \"go\", or $GHMDET_BACKEND)")
 	fl.Int64Var(&seed, "seed", 1, "random seed (data, weights, order)")
 	fl.IntVar(&trainN, "train-images", demoTrainImages, "generated training images")
 	fl.IntVar(&valN, "val-images", demoValImages, "generated held-out images")
-	fl.IntVar(&epochs, "epochs", 0, "epochs (default: the preset's)")
+	fl.IntVar(&epochs, "epochs", 0, "epochs (with a time budget: the most epochs; default: as many as fit)")
 	rootCmd.AddCommand(cmd)
 }
 

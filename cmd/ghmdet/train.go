@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -43,8 +45,16 @@ config file (--config), then the flags below. The resolved configuration,
 metrics, checkpoints (weights/last.ckpt, weights/best.ckpt), plots and a
 report are written to the run directory (--out).
 
-Ctrl-C saves a checkpoint and exits; --resume RUN_DIR continues from it.`,
-		Example: `  ghmdet train --data ../shared/data/bccd --epochs 24 --time-budget 20m --out runs/bccd
+With --time-budget the budget sets the length of training, evaluations
+included: the run is planned, and re-planned after every epoch from the
+measured times, to the most epochs that fit (more or fewer than the preset's;
+--epochs caps them), with the learning-rate decays kept at the same fractions
+of the run. The last line printed reports the budget used.
+
+Ctrl-C saves a checkpoint, writes the report and exits (a second Ctrl-C exits
+at once); --resume RUN_DIR continues from the checkpoint, with the planned
+epochs and the budget left.`,
+		Example: `  ghmdet train --data ../shared/data/bccd --time-budget 20m --out runs/bccd
   ghmdet train --data coco/annotations/instances_train2017.json --val coco/annotations/instances_val2017.json --preset reference
   ghmdet train --data ../shared/data/bccd --preset mobilenet --backbone-weights ../shared/data/mobilenet/mobilenet_v2_1.0_224_quant.tflite
   ghmdet train --resume runs/bccd`,
@@ -64,13 +74,13 @@ Ctrl-C saves a checkpoint and exits; --resume RUN_DIR continues from it.`,
 	fl.StringVar(&f.preset, "preset", "cpu", "configuration preset: "+strings.Join(detector.Presets, ", "))
 	fl.StringVar(&f.out, "out", "", "run directory (default runs/train-N)")
 	fl.StringVar(&f.resume, "resume", "", "continue the run in this directory from its last checkpoint")
-	fl.StringVar(&f.timeBudget, "time-budget", "", "stop training cleanly after this long (e.g. 20m), then evaluate and save")
+	fl.StringVar(&f.timeBudget, "time-budget", "", "train for this long (e.g. 20m), final evaluation included: the budget sets the number of epochs (--epochs caps it)")
 	fl.StringVar(&f.backend, "backend", "", "compute backend (default \"go\", or $GHMDET_BACKEND)")
 	fl.StringVar(&f.backbone, "backbone", "", "backbone: resnet18, resnet34, resnet50, tiny or mobilenetv2")
 	fl.StringVar(&f.weights, "backbone-weights", "", "pretrained backbone weights (a MobileNetV2 .tflite file for --backbone mobilenetv2)")
 	fl.StringVar(&f.lossCls, "loss-cls", "", "classification loss: "+strings.Join(detector.ClsLosses, ", "))
 	fl.StringVar(&f.lossReg, "loss-reg", "", "box loss: "+strings.Join(detector.RegLosses, ", "))
-	fl.IntVar(&f.epochs, "epochs", 0, "number of epochs")
+	fl.IntVar(&f.epochs, "epochs", 0, "number of epochs (with --time-budget: the most epochs)")
 	fl.IntVar(&f.batch, "batch", 0, "images per step")
 	fl.IntVar(&f.workers, "workers", 0, "image decoding goroutines (0: all cores)")
 	fl.IntVar(&f.groupSize, "group-size", 0, "images per loss call (reference: 2)")
@@ -172,9 +182,96 @@ func nextRunDir(base string) string {
 	}
 }
 
-// signalContext is cancelled on the first Ctrl-C (SIGINT) or SIGTERM.
-func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+// exitInterrupted is the exit status after a second interrupt (128 + SIGINT).
+const exitInterrupted = 130
+
+// interrupts handles Ctrl-C (SIGINT) and SIGTERM during a training command.
+// While training, the first interrupt cancels the context (the run saves a
+// checkpoint and stops cleanly) and a second one ends the program at once,
+// with a message saying what is saved. Once training is over (Finishing),
+// the first interrupt ends the program: the evaluation, analysis and report
+// that follow training take no context, and ending the program is what
+// stops them promptly. Checkpoints and reports are written atomically, so
+// ending the program never leaves a half-written file in their place.
+type interrupts struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	out    io.Writer
+	exit   func(code int)
+	sigs   chan os.Signal
+	done   chan struct{}
+
+	mu        sync.Mutex
+	saved     string // what is saved, for the message of an early exit
+	finishing bool
+}
+
+// watchInterrupts starts handling the process's interrupts; messages go to
+// out. Stop ends the handling.
+func watchInterrupts(out io.Writer) *interrupts {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	return newInterrupts(sigs, out, os.Exit)
+}
+
+// newInterrupts handles the signals received on sigs, calling exit to end
+// the program (the testable part of watchInterrupts).
+func newInterrupts(sigs chan os.Signal, out io.Writer, exit func(int)) *interrupts {
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &interrupts{ctx: ctx, cancel: cancel, out: out, exit: exit, sigs: sigs, done: make(chan struct{})}
+	go h.loop()
+	return h
+}
+
+// Context is cancelled by the first interrupt while training.
+func (h *interrupts) Context() context.Context { return h.ctx }
+
+// Saved sets what the message of an early exit says is saved.
+func (h *interrupts) Saved(msg string) {
+	h.mu.Lock()
+	h.saved = msg
+	h.mu.Unlock()
+}
+
+// Finishing tells that training is over: from now on an interrupt ends the
+// program; msg says what is saved.
+func (h *interrupts) Finishing(msg string) {
+	h.mu.Lock()
+	h.saved, h.finishing = msg, true
+	h.mu.Unlock()
+}
+
+// Stop ends the handling of interrupts (the default behaviour returns).
+func (h *interrupts) Stop() {
+	signal.Stop(h.sigs)
+	close(h.done)
+	h.cancel()
+}
+
+func (h *interrupts) loop() {
+	for {
+		select {
+		case <-h.done:
+			return
+		case s := <-h.sigs:
+			select {
+			case <-h.done:
+				return
+			default:
+			}
+			h.mu.Lock()
+			saved, finishing := h.saved, h.finishing
+			h.mu.Unlock()
+			if !finishing && h.ctx.Err() == nil {
+				fmt.Fprintf(h.out, "\n%s: stopping training and saving a checkpoint (interrupt again to exit at once)\n", s)
+				h.cancel()
+				continue
+			}
+			fmt.Fprintf(h.out, "\n%s: exiting now; %s\n", s, saved)
+			h.exit(exitInterrupted)
+			return
+		}
+	}
 }
 
 func runTrain(cmd *cobra.Command, f *trainFlags) error {
@@ -230,15 +327,35 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signalContext()
-	defer stop()
+	intr := watchInterrupts(cmd.ErrOrStderr())
+	defer intr.Stop()
 	fmt.Fprintf(out, "training %s (%d images, %d boxes, %d classes) with preset %q, %s + %s, into %s\n",
 		f.data, len(trainDS.Images), trainDS.NumObjects(), len(trainDS.Classes), cfg.Preset, cfg.Loss.Cls, cfg.Loss.Reg, f.out)
-	sum, err := detector.Run(ctx, cfg, detector.RunOptions{
+	opts := detector.RunOptions{
 		Dir: f.out, Train: trainDS, Val: valDS, Backend: b, Resume: resume, Out: out, Version: Version,
-	})
+	}
+	if cmd.Flags().Changed("epochs") {
+		opts.MaxEpochs = f.epochs
+	}
+	sum, err := trainAndFinish(cmd, intr, cfg, opts)
 	if err != nil {
 		return err
 	}
-	return finishRun(cmd, cfg, sum, trainDS, valDS, b)
+	if sum.Budget != nil {
+		fmt.Fprintln(out, sum.Budget)
+	}
+	return nil
+}
+
+// trainAndFinish runs the training, then the analysis and the report of
+// the run, telling intr what is saved at each stage.
+func trainAndFinish(cmd *cobra.Command, intr *interrupts, cfg detector.Config, opts detector.RunOptions) (*detector.Summary, error) {
+	last := filepath.Join(opts.Dir, detector.WeightsDir, detector.LastCkpt)
+	intr.Saved(fmt.Sprintf("%s holds the last checkpoint written", last))
+	sum, err := detector.Run(intr.Context(), cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	intr.Finishing(fmt.Sprintf("the model is saved in %s; the analysis and report of the run were not finished", last))
+	return sum, finishRun(cmd, cfg, sum, opts.Train, opts.Val, opts.Backend)
 }

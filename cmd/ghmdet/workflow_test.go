@@ -68,9 +68,13 @@ func TestWorkflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := filepath.Join(dir, "run")
-	out, err := runCommand(t, "train", "--data", trainJSON, "--val", valJSON, "--config", cfgPath, "--epochs", "1", "--out", run)
+	out, err := runCommand(t, "train", "--data", trainJSON, "--val", valJSON, "--config", cfgPath, "--epochs", "1", "--time-budget", "1h", "--out", run)
 	if err != nil {
 		t.Fatalf("train: %v\n%s", err, out)
+	}
+	// The last line reports the budget: 1 epoch, as --epochs caps it.
+	if last := lastLine(out); !strings.HasPrefix(last, "time budget 1h0m0s: used ") || !strings.HasSuffix(last, "epochs: 1 planned (configuration 1, at most 1), 1 trained") {
+		t.Errorf("last line %q does not report the budget", last)
 	}
 	for _, f := range []string{"config.yaml", "run.json", "metrics.jsonl", "results.csv", "weights/last.ckpt", "weights/best.ckpt",
 		"report.md", "report.html", "loss.png", "pr.png", "gradnorm_cls.png", "gradnorm_box.png", "val_detections.json"} {
@@ -88,6 +92,9 @@ func TestWorkflow(t *testing.T) {
 	}
 	if !strings.Contains(out, "resuming") || !strings.Contains(out, "after 6 steps, 2 epochs") {
 		t.Errorf("resume did not continue the run:\n%s", out)
+	}
+	if last := lastLine(out); !strings.HasSuffix(last, "epochs: 2 planned (configuration 2, at most 2), 2 trained") {
+		t.Errorf("last line %q: the new cap did not re-plan the budgeted run", last)
 	}
 	// Evaluate the run's model.
 	detsPath := filepath.Join(dir, "dets.json")
@@ -172,6 +179,12 @@ func TestWorkflow(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(anDir, "gradnorm_cls.csv")); err != nil {
 		t.Error(err)
 	}
+}
+
+// lastLine returns the last non-empty line of out.
+func lastLine(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 func TestTrainErrors(t *testing.T) {
