@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ghmdet/ghmdet/internal/backend"
 )
 
 // rootCmd is the top-level command; subcommands register themselves in
@@ -24,6 +26,14 @@ the reference evaluator, and runs them on images.
 Start with "ghmdet demo": it makes its own data, trains, and evaluates.`,
 	SilenceUsage:  true,
 	SilenceErrors: true,
+	// A subcommand with a --backend flag fails before it loads anything when
+	// the backend is not compiled in.
+	PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+		if f := cmd.Flags().Lookup("backend"); f != nil {
+			return backend.Check(f.Value.String())
+		}
+		return nil
+	},
 }
 
 // exitError carries a process exit code through cobra without printing an
@@ -33,6 +43,9 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func main() {
+	// The pure-Go backend's heap reservation is made before anything else
+	// allocates (see package internal/backend).
+	backend.Prepare()
 	if err := rootCmd.Execute(); err != nil {
 		if ee, ok := err.(exitError); ok {
 			os.Exit(ee.code)

@@ -3,15 +3,39 @@
 //
 // The default is GoMLX's pure-Go backend with an unlimited worker pool
 // ("go:parallelism=-1"): with the default pool, graphs with several matrix
-// multiplications ready at once can deadlock. The backend stays a run-time
-// choice: the environment variable GHMDET_BACKEND (or GOMLX_BACKEND) or an
-// explicit configuration string selects another one, for example "xla:cuda"
-// where a PJRT plugin is installed.
+// multiplications ready at once can deadlock. The pure-Go backend is the only
+// one compiled into ghmdet; the environment variable GHMDET_BACKEND (or
+// GOMLX_BACKEND) or an explicit configuration string selects the backend and
+// its options, and naming a backend that is not compiled in (for example
+// "xla:cuda") is an error that lists the compiled ones.
+//
+// # Heap reservation
+//
+// The pure-Go backend's SIMD kernels read up to 60 bytes past the end of a
+// buffer (they load a whole vector and mask it). When a buffer ends exactly
+// at the top of the Go heap's mapped memory, that read faults and kills the
+// process. Before the first pure-Go backend is created (or when a program
+// calls Prepare), the heap is therefore grown once, by allocations that are
+// dropped at once and never touched: about a third of the memory (two
+// thirds of at most half the memory, at most 16 GiB), less where resource
+// limits or strict overcommit leave less room. It costs address space, not
+// RAM, and later allocations reuse the memory.
+//
+// What remains: the protection holds while the process's heap stays below
+// the top of the reservation. A buffer can again end at the top of the
+// mapped heap, and the over-read fault, in a process whose heap outgrows the
+// reservation (which is small where limits are tight), in one that had a
+// free stretch of heap as large as the reservation before making it (the
+// reservation then reuses it instead of raising the heap's top: hence
+// Prepare, called before the program allocates much), and where the runtime
+// finds the addresses above its heap taken and continues the heap elsewhere
+// (the end of the first stretch is then a top too).
 package backend
 
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -47,7 +71,9 @@ var (
 
 // New returns the backend for the given configuration (see Config for how an
 // empty string is resolved). Backends are created once per configuration and
-// shared: creating one is costly and they are safe for concurrent use.
+// shared: creating one is costly and they are safe for concurrent use. A
+// configuration that names a backend not compiled into the program, or that
+// the backend rejects, is an error.
 func New(config string) (compute.Backend, error) {
 	cfg := Config(config)
 	mu.Lock()
@@ -55,7 +81,10 @@ func New(config string) (compute.Backend, error) {
 	if b, ok := cache[cfg]; ok {
 		return b, nil
 	}
-	if strings.HasPrefix(cfg, "go") {
+	if err := Check(cfg); err != nil {
+		return nil, err
+	}
+	if name, _, _ := strings.Cut(cfg, ":"); name == "go" {
 		reserveHeap()
 	}
 	b, err := newQuiet(cfg)
@@ -64,6 +93,29 @@ func New(config string) (compute.Backend, error) {
 	}
 	cache[cfg] = b
 	return b, nil
+}
+
+// Check reports whether the backend named by a configuration (see Config
+// for how an empty string is resolved) is compiled into the program, without
+// creating it: commands call it before loading data so that a wrong backend
+// fails at once. The error lists the compiled backends.
+func Check(config string) error {
+	cfg := Config(config)
+	name, _, _ := strings.Cut(cfg, ":")
+	compiled := Compiled()
+	if !slices.Contains(compiled, name) {
+		return fmt.Errorf("backend %q: %q is not compiled into this program (compiled backends: %s)",
+			cfg, name, strings.Join(compiled, ", "))
+	}
+	return nil
+}
+
+// Compiled returns the names of the backends compiled into the program,
+// sorted.
+func Compiled() []string {
+	names := compute.List()
+	slices.Sort(names)
+	return names
 }
 
 // MustNew is New for tests and programs that cannot continue without a
@@ -78,8 +130,14 @@ func MustNew(config string) compute.Backend {
 
 // newQuiet creates the backend while discarding what the backend prints on
 // standard output while configuring itself (the pure-Go backend announces its
-// parallelism there, which would corrupt JSON output of the commands).
-func newQuiet(cfg string) (compute.Backend, error) {
+// parallelism there, which would corrupt JSON output of the commands). A
+// panic of the backend's constructor is returned as an error.
+func newQuiet(cfg string) (b compute.Backend, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("creating the backend: %v", r)
+		}
+	}()
 	r, w, err := os.Pipe()
 	if err != nil {
 		return compute.NewWithConfig(cfg)
@@ -96,10 +154,11 @@ func newQuiet(cfg string) (compute.Backend, error) {
 		}
 		close(done)
 	}()
-	b, err := compute.NewWithConfig(cfg)
-	os.Stdout = saved
-	_ = w.Close()
-	<-done
-	_ = r.Close()
-	return b, err
+	defer func() {
+		os.Stdout = saved
+		_ = w.Close()
+		<-done
+		_ = r.Close()
+	}()
+	return compute.NewWithConfig(cfg)
 }

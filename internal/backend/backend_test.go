@@ -2,7 +2,6 @@ package backend
 
 import (
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -76,26 +75,50 @@ func TestManyBranchGraphDoesNotHang(t *testing.T) {
 	}
 }
 
-// TestReserveHeapCostsNoMemory checks that the heap reservation made for the
-// pure-Go backend does not touch its pages: resident memory grows by far
-// less than the reservation.
-func TestReserveHeapCostsNoMemory(t *testing.T) {
-	const n = 2 << 30
-	before := rssBytes(t)
-	growHeap(n)
-	after := rssBytes(t)
-	if grow := after - before; grow > 256<<20 {
-		t.Fatalf("growing the heap by %d bytes grew resident memory by %d bytes", n, grow)
+// TestNewUnavailableBackend checks that a backend that is not compiled in is
+// a one-line error naming the compiled backends, not a panic, and that the
+// error leaves standard output as it was.
+func TestNewUnavailableBackend(t *testing.T) {
+	tests := []struct{ config, want string }{
+		{"nosuch", `backend "nosuch": "nosuch" is not compiled into this program (compiled backends: go)`},
+		{"xla:cuda", `backend "xla:cuda": "xla" is not compiled into this program (compiled backends: go)`},
+		{":x", `backend ":x": "" is not compiled into this program (compiled backends: go)`},
+		{"go:bogus", `backend "go:bogus": unknown configuration option "bogus"`},
+	}
+	stdout := os.Stdout
+	for _, tc := range tests {
+		var b any
+		var err error
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("New(%q) panicked: %v", tc.config, r)
+				}
+			}()
+			b, err = New(tc.config)
+		}()
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("New(%q) = %v, %v; want a one-line error starting with %q", tc.config, b, err, tc.want)
+		}
+		if os.Stdout != stdout {
+			t.Fatalf("New(%q) left os.Stdout replaced", tc.config)
+		}
+	}
+	if err := Check("go:parallelism=2"); err != nil {
+		t.Errorf("Check of the pure-Go backend: %v", err)
 	}
 }
 
-func rssBytes(t *testing.T) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		t.Skipf("no /proc/self/statm: %v", err)
+// TestNewQuietRecoversPanic checks that a panic while creating a backend
+// (compute.NewWithConfig panics on a name it does not know) is returned as
+// an error, with standard output restored.
+func TestNewQuietRecoversPanic(t *testing.T) {
+	stdout := os.Stdout
+	_, err := newQuiet("nosuch:x")
+	if err == nil || !strings.Contains(err.Error(), `can't find backend "nosuch"`) {
+		t.Errorf("newQuiet of an unknown backend: error %v, want the constructor's panic as an error", err)
 	}
-	f := strings.Fields(string(b))
-	pages, _ := strconv.Atoi(f[1])
-	return pages * os.Getpagesize()
+	if os.Stdout != stdout {
+		t.Error("os.Stdout left replaced after a panic")
+	}
 }
