@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ghmdet/ghmdet/internal/backend"
 	"github.com/gomlx/compute/dtypes"
@@ -251,10 +252,23 @@ func TestCheckpointAtomic(t *testing.T) {
 	if _, err := step.Run(3, 0.01, x, y); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []int{0, 10, len(good) - 3} {
-		err := save(path, store, Meta{Step: 3}, func(w io.Writer) io.Writer { return &failAfter{w: w, n: n} })
+	// The failure points lie strictly inside the save under test, measured
+	// by doing it elsewhere first (a fixed time keeps its length the same:
+	// the JSON header holds the time with a varying number of digits).
+	meta := Meta{Step: 3, Time: time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC)}
+	measure := filepath.Join(t.TempDir(), "measure.ckpt")
+	if err := Save(measure, store, meta); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(measure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := int(fi.Size())
+	for _, n := range []int{0, 10, size / 2, size - 3} {
+		err := save(path, store, meta, func(w io.Writer) io.Writer { return &failAfter{w: w, n: n} })
 		if err == nil || !strings.Contains(err.Error(), "simulated") {
-			t.Fatalf("failing save after %d bytes: %v", n, err)
+			t.Fatalf("failing a %d-byte save after %d bytes: %v", size, n, err)
 		}
 		now, _ := os.ReadFile(path)
 		if !bytes.Equal(now, good) {
