@@ -97,7 +97,9 @@ func refAssign(anchors, gts []Box, ignore []bool, cfg AssignConfig) ([]int32, in
 	return labels, dropped
 }
 
-func TestAssignHandCases(t *testing.T) {
+func TestAssignHandCases(t *testing.T) { forEachKernel(t, testAssignHandCases) }
+
+func testAssignHandCases(t *testing.T) {
 	def := DefaultAssignConfig()
 	with := func(f func(c *AssignConfig)) AssignConfig {
 		c := def
@@ -300,7 +302,9 @@ func randomScene(r *rand.Rand, imgSize, nGT int) ([]Box, []Box, []bool, []int) {
 	return a.Boxes, gts, ignore, classes
 }
 
-func TestAssignMatchesReference(t *testing.T) {
+func TestAssignMatchesReference(t *testing.T) { forEachKernel(t, testAssignMatchesReference) }
+
+func testAssignMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	cfgs := map[string]AssignConfig{"default": DefaultAssignConfig()}
 	c := DefaultAssignConfig()
@@ -337,7 +341,9 @@ func TestAssignMatchesReference(t *testing.T) {
 	}
 }
 
-func TestAssignMaxIoU(t *testing.T) {
+func TestAssignMaxIoU(t *testing.T) { forEachKernel(t, testAssignMaxIoU) }
+
+func testAssignMaxIoU(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	anchors, gts, _, _ := randomScene(r, 128, 10)
 	got := Assign(anchors, gts, nil, DefaultAssignConfig())

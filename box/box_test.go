@@ -65,7 +65,9 @@ func TestBoxHelpers(t *testing.T) {
 	}
 }
 
-func TestIoU(t *testing.T) {
+func TestIoU(t *testing.T) { forEachKernel(t, testIoU) }
+
+func testIoU(t *testing.T) {
 	tests := []struct {
 		name string
 		a, b Box
@@ -148,7 +150,9 @@ func randomBoxes(r *rand.Rand, n int, w, h, maxSize float32, degenerate bool) []
 	return out
 }
 
-func TestIoUMatrixMatchesIoU(t *testing.T) {
+func TestIoUMatrixMatchesIoU(t *testing.T) { forEachKernel(t, testIoUMatrixMatchesIoU) }
+
+func testIoUMatrixMatchesIoU(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, size := range [][2]int{{0, 5}, {5, 0}, {7, 3}, {3000, 40}} {
 		a := randomBoxes(r, size[0], 200, 200, 80, true)

@@ -302,8 +302,8 @@ func TestCancel(t *testing.T) {
 	go func() { it.Close(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not return after cancellation")
+	case <-time.After(60 * time.Second): // a hang, not slowness: generous under load
+		t.Fatal("Close did not return within 60 s of cancellation")
 	}
 	// The remaining batches are either already prepared or cut off with
 	// the context's error; the epoch never completes normally.

@@ -2,6 +2,7 @@ package imagefile
 
 import (
 	"bytes"
+	"errors"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -28,7 +29,19 @@ func TestSafeName(t *testing.T) {
 	}
 }
 
+// TestPlace runs Place both where hard links work and where they fail (as
+// across file systems), whatever this machine's temporary folder allows.
 func TestPlace(t *testing.T) {
+	t.Run("link", func(t *testing.T) { testPlace(t, false) })
+	saved := link
+	defer func() { link = saved }()
+	link = func(string, string) error { return errors.New("links not supported (simulated)") }
+	t.Run("copy", func(t *testing.T) { testPlace(t, true) })
+}
+
+// testPlace checks Place's cases; with mustCopy, the files placed must be
+// copies, not links to the source.
+func testPlace(t *testing.T, mustCopy bool) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src.jpg")
 	if err := os.WriteFile(src, []byte("pixels"), 0o644); err != nil {
@@ -69,6 +82,13 @@ func TestPlace(t *testing.T) {
 			}
 			if string(got) != c.want {
 				t.Errorf("content %q, want %q (%v)", got, c.want, rerr)
+			}
+			if mustCopy && c.src != c.dst {
+				si, err1 := os.Stat(c.src)
+				di, err2 := os.Stat(c.dst)
+				if err1 != nil || err2 != nil || os.SameFile(si, di) {
+					t.Errorf("%s is not a copy of %s (%v, %v)", c.dst, c.src, err1, err2)
+				}
 			}
 		})
 	}
