@@ -3,6 +3,7 @@ package detector
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -300,4 +301,22 @@ func TestNonFiniteStopsTraining(t *testing.T) {
 		t.Error("the last good checkpoint changed")
 	}
 	t.Log(msg)
+}
+
+// TestRunChecksValidationClasses refuses validation data whose classes are
+// named otherwise than the training data's, before anything is written.
+func TestRunChecksValidationClasses(t *testing.T) {
+	ds := tinyData(t, 2, 128, 5)
+	val := *ds
+	val.Classes = []string{ds.Classes[1], ds.Classes[0]}
+	cfg := tinyConfig(t, 128)
+	dir := filepath.Join(t.TempDir(), "run")
+	_, err := Run(context.Background(), cfg, RunOptions{Dir: dir, Train: ds, Val: &val, Backend: backend.MustNew("")})
+	var mm *ClassMismatchError
+	if !errors.As(err, &mm) || !strings.Contains(err.Error(), "validation data") {
+		t.Fatalf("error %v, want a class mismatch of the validation data", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the run directory was created: %v", err)
+	}
 }

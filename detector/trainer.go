@@ -273,6 +273,16 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (*Summary, error) {
 		cfg.Classes = append([]string(nil), opts.Train.Classes...)
 		cfg.CategoryIDs = append([]int(nil), opts.Train.CategoryIDs...)
 	}
+	// The run's classes (a resumed run's from its configuration) must be
+	// the training data's and the validation data's, name for name.
+	if err := CheckClasses(cfg, opts.Train, false); err != nil {
+		return nil, fmt.Errorf("train data: %w", err)
+	}
+	if opts.Val != nil {
+		if err := CheckClasses(cfg, opts.Val, false); err != nil {
+			return nil, fmt.Errorf("validation data: %w", err)
+		}
+	}
 	budget, err := cfg.Train.Budget()
 	if err != nil {
 		return nil, err

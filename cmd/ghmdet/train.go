@@ -16,6 +16,7 @@ import (
 	"github.com/ghmdet/ghmdet/data"
 	"github.com/ghmdet/ghmdet/data/formats"
 	"github.com/ghmdet/ghmdet/detector"
+	"github.com/ghmdet/ghmdet/train"
 	"github.com/ghmdet/ghmdet/internal/backend"
 )
 
@@ -111,6 +112,12 @@ func resolveConfig(cmd *cobra.Command, f *trainFlags) (detector.Config, error) {
 func applyFlags(cmd *cobra.Command, f *trainFlags, cfg *detector.Config) {
 	fl := cmd.Flags()
 	if fl.Changed("epochs") {
+		// A new run keeps its learning-rate decays at the same fractions of
+		// its length (the cpu preset's decays after 16 and 22 of 24 epochs
+		// become 8 and 11 of 12); a resumed run keeps the decays it has.
+		if old := cfg.Train.Epochs; f.resume == "" && old > 0 && f.epochs > 0 {
+			cfg.Schedule.Steps = train.RescaleSteps(cfg.Schedule.Steps, old, f.epochs, cfg.Schedule.Steps, 0)
+		}
 		cfg.Train.Epochs = f.epochs
 	}
 	if fl.Changed("batch") {

@@ -2,11 +2,17 @@ package main
 
 import (
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ghmdet/ghmdet/detector"
 )
 
 // syncBuffer is a strings.Builder safe for concurrent use.
@@ -108,4 +114,38 @@ func TestInterrupts(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	})
+}
+
+// TestEpochsFlagMovesDecays checks that --epochs keeps a new run's
+// learning-rate decays at the same fractions of its length, and leaves a
+// resumed run's decays alone.
+func TestEpochsFlagMovesDecays(t *testing.T) {
+	cases := []struct {
+		name   string
+		epochs int
+		resume string
+		want   []int
+	}{
+		{"shorter", 12, "", []int{8, 11}},
+		{"longer", 48, "", []int{32, 44}},
+		{"resumed", 12, "runs/x", []int{16, 22}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := detector.Preset("cpu") // 24 epochs, decays after 16 and 22
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := &cobra.Command{}
+			f := trainFlags{resume: c.resume}
+			cmd.Flags().IntVar(&f.epochs, "epochs", 0, "")
+			if err := cmd.Flags().Parse([]string{"--epochs", strconv.Itoa(c.epochs)}); err != nil {
+				t.Fatal(err)
+			}
+			applyFlags(cmd, &f, &cfg)
+			if cfg.Train.Epochs != c.epochs || !slices.Equal(cfg.Schedule.Steps, c.want) {
+				t.Fatalf("epochs %d, decays %v; want %d, %v", cfg.Train.Epochs, cfg.Schedule.Steps, c.epochs, c.want)
+			}
+		})
+	}
 }
