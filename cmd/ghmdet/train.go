@@ -16,8 +16,8 @@ import (
 	"github.com/ghmdet/ghmdet/data"
 	"github.com/ghmdet/ghmdet/data/formats"
 	"github.com/ghmdet/ghmdet/detector"
-	"github.com/ghmdet/ghmdet/train"
 	"github.com/ghmdet/ghmdet/internal/backend"
+	"github.com/ghmdet/ghmdet/train"
 )
 
 // trainFlags are the command-line overrides of a run configuration.
