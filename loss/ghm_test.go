@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 
 	"github.com/gomlx/compute/dtypes"
@@ -11,7 +12,8 @@ import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX graph code reads best with the dot import.
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/model/checkpoint"
+
+	"github.com/ghmdet/ghmdet/train"
 )
 
 // refBin is the bin of g under the reference's float32 edges (last edge
@@ -515,19 +517,17 @@ func TestGHMStateInCheckpoint(t *testing.T) {
 	if err := compareSlices("stored state", stored, toF64(second.acc), 0, 0); err != nil {
 		t.Error(err)
 	}
-	dir := t.TempDir()
-	h, err := checkpoint.Build(r.store).Dir(dir).Immediate().Done()
-	if err != nil {
-		t.Fatalf("checkpoint: %v", err)
-	}
-	if err := h.Save(); err != nil {
+	// The product's checkpoint format (train.Save / train.Load, as a
+	// training run saves and resumes).
+	path := filepath.Join(t.TempDir(), "last.ckpt")
+	if err := train.Save(path, r.store, train.Meta{Step: 2}); err != nil {
 		t.Fatalf("save: %v", err)
 	}
 	third := run(r, 2)
 
 	// Resume: a fresh store loaded from the checkpoint.
 	store2 := model.NewStore()
-	if _, err := checkpoint.Build(store2).Dir(dir).Immediate().Done(); err != nil {
+	if _, err := train.Load(path, store2); err != nil {
 		t.Fatalf("load checkpoint: %v", err)
 	}
 	r2 := &ghmRunner{store: store2}
