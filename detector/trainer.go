@@ -140,6 +140,21 @@ func NewTrainer(backend compute.Backend, cfg Config) (*Trainer, error) {
 	return &Trainer{cfg: cfg, backend: backend, store: store, step: step, anchors: anchors}, nil
 }
 
+// InferenceStore returns the variables evaluation and prediction use: a
+// view of the weight averages when the optimiser keeps them
+// (optimizer.ema_decay > 0), else the trained variables themselves. A view
+// is valid until the next training step.
+func (t *Trainer) InferenceStore() (*mlmodel.Store, error) {
+	if t.cfg.Optimizer.EMADecay == 0 {
+		return t.store, nil
+	}
+	view, ok, err := train.EMAView(t.store, "/"+ModelScope)
+	if err != nil || !ok {
+		return t.store, err
+	}
+	return view, nil
+}
+
 // Store returns the variables (network, loss state, optimiser state).
 func (t *Trainer) Store() *mlmodel.Store { return t.store }
 
@@ -580,7 +595,11 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (*Summary, error) {
 		}
 		if opts.Val != nil && (last || (cfg.Train.EvalEvery > 0 && epochsDone%cfg.Train.EvalEvery == 0)) && stopped != StopInterrupted {
 			te := now()
-			res, dets, err := Evaluate(tr.backend, tr.store, cfg, opts.Val, filepath.Join(opts.Dir, "val_detections.json"))
+			evalStore, err := tr.InferenceStore()
+			if err != nil {
+				return nil, err
+			}
+			res, dets, err := Evaluate(tr.backend, evalStore, cfg, opts.Val, filepath.Join(opts.Dir, "val_detections.json"))
 			if err != nil {
 				return nil, err
 			}

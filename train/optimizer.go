@@ -73,6 +73,16 @@ type OptimizerConfig struct {
 	// torch.nn.utils.clip_grad_norm_: the loss gradients are multiplied by
 	// min(1, GradClipNorm/(norm+1e-6)) before weight decay and the update.
 	GradClipNorm float64 `yaml:"grad_clip_norm" json:"grad_clip_norm"`
+	// EMADecay, when > 0, keeps an exponential moving average of every
+	// trainable variable, updated after each applied step with the decay
+	// EMADecay * (1 - exp(-updates/EMATau)) (Ultralytics' ModelEMA: the
+	// average follows the weights closely early on, and ever more slowly).
+	// Evaluation, prediction and the saved models use the averaged
+	// weights; training continues from the raw ones. Default 0 (off).
+	EMADecay float64 `yaml:"ema_decay" json:"ema_decay"`
+	// EMATau is the number of updates over which the EMA decay ramps up
+	// (default 2000).
+	EMATau float64 `yaml:"ema_tau" json:"ema_tau"`
 }
 
 // DefaultOptimizer returns the reference RetinaNet/GHM optimiser: SGD, lr
@@ -89,6 +99,7 @@ func DefaultOptimizer() OptimizerConfig {
 		Beta2:        0.999,
 		Eps:          1e-8,
 		GradClipNorm: 35,
+		EMATau:       2000,
 	}
 }
 
@@ -124,6 +135,12 @@ func (c OptimizerConfig) Validate() error {
 	}
 	if c.Momentum >= 1 {
 		return fmt.Errorf("optimizer: momentum must be in [0, 1), got %v", c.Momentum)
+	}
+	if !(c.EMADecay >= 0 && c.EMADecay < 1) {
+		return fmt.Errorf("optimizer: ema_decay must be in [0, 1), got %v", c.EMADecay)
+	}
+	if c.EMADecay > 0 && !(c.EMATau > 0 && !math.IsInf(c.EMATau, 0)) {
+		return fmt.Errorf("optimizer: ema_tau must be finite and > 0, got %v", c.EMATau)
 	}
 	if c.BaseBatch < 0 {
 		return fmt.Errorf("optimizer: base_batch must be >= 0, got %d", c.BaseBatch)
@@ -188,6 +205,28 @@ func counterVar(store *model.Store) *model.Variable {
 	scopePath, name := model.SplitPath(CounterPath)
 	return store.Scope(scopePath).WithInitializer(initializer.Zero).
 		VariableWithShape(name, shapes.Make(dtypes.Int64)).SetTrainable(false)
+}
+
+// EMAScope is the scope of the store under which the weight averages live
+// (see OptimizerConfig.EMADecay): the average of "/detector/head/w" is
+// "/optimizer/ema/detector/head/w".
+const EMAScope = OptimizerScope + "/ema"
+
+// EMAPath returns the path of the average of the variable at path.
+func EMAPath(path string) string { return EMAScope + path }
+
+// updateEMA averages the trainable variables params (their values after
+// this step's update) into their EMA variables, guarded like the update.
+func (u *updateCtx) updateEMA(g *Graph, params []*model.Variable) {
+	t := ConvertDType(counterVar(u.store).NodeValue(g), dtypes.Float64)
+	d := MulScalar(OneMinus(Exp(DivScalar(Neg(t), u.cfg.EMATau))), u.cfg.EMADecay)
+	for _, v := range params {
+		e := stateVar(u.store, "ema", v)
+		old := e.NodeValue(g)
+		dv := scalarAs(d, v.DType())
+		avg := Add(Mul(dv, old), Mul(OneMinus(dv), v.NodeValue(g)))
+		u.guarded(e, avg, old)
+	}
 }
 
 // updateCtx holds the per-step graph values shared by all variable updates.

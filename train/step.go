@@ -222,6 +222,9 @@ func (s *Step) build(scope *model.Scope, inputs []*Node) []*Node {
 	for i, v := range params {
 		u.update(g, v, grads[i])
 	}
+	if s.cfg.EMADecay > 0 {
+		u.updateEMA(g, params)
+	}
 	for _, v := range lossState {
 		if old := g.GetParameterByName(v.Path()); old != nil {
 			u.guarded(v, v.NodeValue(g), old)
