@@ -16,6 +16,14 @@ const (
 // AssignConfig configures the MaxIoU assignment of anchors to ground truths
 // (mmdetection's MaxIoUAssigner as configured for RetinaNet).
 type AssignConfig struct {
+	// Method is AssignMaxIoU ("max_iou", the reference, default) or
+	// AssignATSS ("atss"). PosIoU, NegIoU, LowQualityMatches, MinPosIoU,
+	// AllTiedLowQuality and IgnoreFirst apply to max_iou only; TopK to atss
+	// only; IgnoreIoF to both.
+	Method string `yaml:"method"`
+	// TopK is the number of ATSS candidates per level and ground truth
+	// (default 9).
+	TopK int `yaml:"topk"`
 	// PosIoU: an anchor whose best IoU with a ground truth is >= PosIoU is
 	// positive for that ground truth. Default 0.5.
 	PosIoU float32 `yaml:"pos_iou"`
@@ -54,6 +62,8 @@ type AssignConfig struct {
 // ignore regions at IoF > 0.5.
 func DefaultAssignConfig() AssignConfig {
 	return AssignConfig{
+		Method:            AssignMaxIoU,
+		TopK:              DefaultATSSTopK,
 		PosIoU:            0.5,
 		NegIoU:            0.4,
 		LowQualityMatches: true,
@@ -151,47 +161,12 @@ func growFloat32(s []float32, n int) []float32 {
 // the matching (neither by threshold nor as low-quality matches), as the
 // reference assigns only the anchors inside the valid image region.
 func assignCore(labels []int32, maxIoU []float32, anchors []Box, valid []bool, gts []Box, ignore []bool, cfg AssignConfig) int {
-	if ignore != nil && len(ignore) != len(gts) {
-		panic("box.Assign: len(ignore) != len(gts)")
-	}
 	if valid != nil && len(valid) != len(anchors) {
 		panic("box.Assign: len(valid) != len(anchors)")
 	}
-	var gt, ig soa
-	gtIdx := make([]int32, 0, len(gts))
-	nGT, nIg, dropped := 0, 0, 0
-	for i, b := range gts {
-		if !b.Valid() {
-			dropped++
-			continue
-		}
-		if ignore != nil && ignore[i] {
-			nIg++
-		} else {
-			nGT++
-		}
-	}
-	gt.reset(nGT)
-	ig.reset(nIg)
-	nGT, nIg = 0, 0
-	for i, b := range gts {
-		if !b.Valid() {
-			continue
-		}
-		if ignore != nil && ignore[i] {
-			ig.set(nIg, b)
-			nIg++
-		} else {
-			gt.set(nGT, b)
-			gtIdx = append(gtIdx, int32(i))
-			nGT++
-		}
-	}
-	useIgnore := nIg > 0 && cfg.IgnoreIoF > 0
-	if !useIgnore {
-		nIg = 0
-	}
-
+	split := splitGT(gts, ignore, cfg)
+	gt, ig, gtIdx := &split.gt, &split.ig, split.gtIdx
+	nGT, nIg, dropped := split.nGT, split.nIg, split.dropped
 	N := len(anchors)
 	cost := nGT + nIg + 1
 	workers := numWorkers(N, cost)
@@ -226,7 +201,7 @@ func assignCore(labels []int32, maxIoU []float32, anchors []Box, valid []bool, g
 			}
 			best := float32(0)
 			if nGT > 0 {
-				best = maxRow(row, lMax, ax1, ay1, ax2, ay2, aa, &gt)
+				best = maxRow(row, lMax, ax1, ay1, ax2, ay2, aa, gt)
 			}
 			maxIoU[j] = best
 			switch {
@@ -282,7 +257,7 @@ func assignCore(labels []int32, maxIoU []float32, anchors []Box, valid []bool, g
 			continue
 		}
 		a := anchors[j]
-		iouRow(row[:nGT], a[0], a[1], a[2], a[3], a.Area(), &gt)
+		iouRow(row[:nGT], a[0], a[1], a[2], a[3], a.Area(), gt)
 		for i, v := range row[:nGT] {
 			// gMax[i] is 2 for gts without low-quality matches.
 			if v == gMax[i] && (done == nil || !done[i]) {

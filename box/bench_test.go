@@ -57,11 +57,11 @@ func BenchmarkBuildTargets(b *testing.B) {
 			var t Targets
 			cfg := DefaultTargetConfig()
 			// Allocate the buffers outside the timing: training reuses them.
-			if err := BuildTargetsInto(&t, a.Boxes, nil, gts, classes, ignore, C, cfg); err != nil {
+			if err := BuildTargetsInto(&t, a, nil, gts, classes, ignore, C, cfg); err != nil {
 				b.Fatal(err)
 			}
 			for b.Loop() {
-				if err := BuildTargetsInto(&t, a.Boxes, nil, gts, classes, ignore, C, cfg); err != nil {
+				if err := BuildTargetsInto(&t, a, nil, gts, classes, ignore, C, cfg); err != nil {
 					b.Fatal(err)
 				}
 			}

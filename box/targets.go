@@ -47,15 +47,17 @@ type Targets struct {
 	DroppedGT int
 }
 
-// BuildTargets assigns anchors to the ground truths gts (see Assign; ignore
-// may be nil) and returns the loss targets. valid, when not nil, flags the
+// BuildTargets assigns anchors to the ground truths gts with the method of
+// cfg.Assign (max_iou: see Assign; atss: see AssignATSS, per pyramid level
+// of anchors.Levels; ignore may be nil) and returns the loss targets. An
+// Anchors with no Levels counts as one level. valid, when not nil, flags the
 // anchors inside the valid image region (Anchors.ValidMask): the others get
 // weight 0 in every loss and are never matched, as the reference's padding
 // anchors. classes[i] is the class of gts[i]
 // in [0, numClasses) (not checked for ignore regions). It returns an error
 // when the lengths disagree, numClasses is not positive or a class is out of
 // range.
-func BuildTargets(anchors []Box, valid []bool, gts []Box, classes []int, ignore []bool, numClasses int, cfg TargetConfig) (Targets, error) {
+func BuildTargets(anchors Anchors, valid []bool, gts []Box, classes []int, ignore []bool, numClasses int, cfg TargetConfig) (Targets, error) {
 	var t Targets
 	err := BuildTargetsInto(&t, anchors, valid, gts, classes, ignore, numClasses, cfg)
 	return t, err
@@ -67,7 +69,8 @@ func BuildTargets(anchors []Box, valid []bool, gts []Box, classes []int, ignore 
 // for example dst.ClassTargets = batch[b*N*C : (b+1)*N*C], to have that
 // image's targets written in place. Every element of the required lengths is
 // overwritten.
-func BuildTargetsInto(dst *Targets, anchors []Box, valid []bool, gts []Box, classes []int, ignore []bool, numClasses int, cfg TargetConfig) error {
+func BuildTargetsInto(dst *Targets, all Anchors, valid []bool, gts []Box, classes []int, ignore []bool, numClasses int, cfg TargetConfig) error {
+	anchors := all.Boxes
 	if numClasses <= 0 {
 		return fmt.Errorf("build targets: %d classes, want at least 1", numClasses)
 	}
@@ -94,7 +97,11 @@ func BuildTargetsInto(dst *Targets, anchors []Box, valid []bool, gts []Box, clas
 	dst.MatchedGT = growInt32(dst.MatchedGT, N)
 	dst.MaxIoU = growFloat32(dst.MaxIoU, N)
 	labels := dst.MatchedGT
-	dst.DroppedGT = assignCore(labels, dst.MaxIoU, anchors, valid, gts, ignore, cfg.Assign)
+	if cfg.Assign.method() == AssignATSS {
+		dst.DroppedGT = assignATSS(labels, dst.MaxIoU, anchors, all.Levels, valid, gts, ignore, cfg.Assign)
+	} else {
+		dst.DroppedGT = assignCore(labels, dst.MaxIoU, anchors, valid, gts, ignore, cfg.Assign)
+	}
 
 	coder := cfg.Coder
 	workers := numWorkers(N, C+8)

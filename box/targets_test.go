@@ -86,7 +86,7 @@ func TestBuildTargetsConsistentWithAssign(t *testing.T) {
 			}
 		}
 		const C = 5
-		tg, err := BuildTargets(anchors, nil, gts, classes, ignore, C, cfg)
+		tg, err := BuildTargets(Anchors{Boxes: anchors}, nil, gts, classes, ignore, C, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +124,7 @@ func TestBuildTargetsIntoReusesBuffers(t *testing.T) {
 	for i := range dst.MatchedGT {
 		dst.MatchedGT[i] = 99
 	}
-	if err := BuildTargetsInto(&dst, anchors, nil, gts, classes, ignore, C, cfg); err != nil {
+	if err := BuildTargetsInto(&dst, Anchors{Boxes: anchors}, nil, gts, classes, ignore, C, cfg); err != nil {
 		t.Fatal(err)
 	}
 	if &dst.ClassTargets[0] != &cls[N*C] || &dst.BoxWeights[0] != &bw[4*N] {
@@ -140,7 +140,7 @@ func TestBuildTargetsIntoReusesBuffers(t *testing.T) {
 	checkTargets(t, dst, Assign(anchors, gts, ignore, cfg.Assign), anchors, gts, classes, C, cfg.Coder)
 	// A second call with other boxes overwrites everything.
 	gts2 := gts[:3]
-	if err := BuildTargetsInto(&dst, anchors, nil, gts2, classes[:3], ignore[:3], C, cfg); err != nil {
+	if err := BuildTargetsInto(&dst, Anchors{Boxes: anchors}, nil, gts2, classes[:3], ignore[:3], C, cfg); err != nil {
 		t.Fatal(err)
 	}
 	checkTargets(t, dst, Assign(anchors, gts2, ignore[:3], cfg.Assign), anchors, gts2, classes[:3], C, cfg.Coder)
@@ -163,13 +163,13 @@ func TestBuildTargetsErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := BuildTargets(anchors, nil, gts, tc.classes, tc.ignore, tc.C, DefaultTargetConfig()); err == nil {
+			if _, err := BuildTargets(Anchors{Boxes: anchors}, nil, gts, tc.classes, tc.ignore, tc.C, DefaultTargetConfig()); err == nil {
 				t.Errorf("no error")
 			}
 		})
 	}
 	// The class of an ignore region is not checked.
-	if _, err := BuildTargets(anchors, nil, gts, []int{0, 3}, []bool{false, true}, 3, DefaultTargetConfig()); err != nil {
+	if _, err := BuildTargets(Anchors{Boxes: anchors}, nil, gts, []int{0, 3}, []bool{false, true}, 3, DefaultTargetConfig()); err != nil {
 		t.Errorf("ignore region with class 3: %v", err)
 	}
 }
@@ -188,11 +188,11 @@ func TestBuildTargetsPadding(t *testing.T) {
 	gts := []Box{{40, 40, 90, 90}, {100, 200, 150, 250}}
 	classes := []int{0, 1}
 	valid := a.ValidMask(nil, validW, validH)
-	tg, err := BuildTargets(a.Boxes, valid, gts, classes, nil, 2, DefaultTargetConfig())
+	tg, err := BuildTargets(a, valid, gts, classes, nil, 2, DefaultTargetConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := BuildTargets(a.Boxes, nil, gts, classes, nil, 2, DefaultTargetConfig())
+	all, err := BuildTargets(a, nil, gts, classes, nil, 2, DefaultTargetConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestBuildTargetsPadding(t *testing.T) {
 	if posSecond == 0 {
 		t.Fatalf("the box below the valid region got no low-quality match among valid anchors")
 	}
-	if _, err := BuildTargets(a.Boxes, valid[:10], gts, classes, nil, 2, DefaultTargetConfig()); err == nil {
+	if _, err := BuildTargets(a, valid[:10], gts, classes, nil, 2, DefaultTargetConfig()); err == nil {
 		t.Fatal("a valid mask of the wrong length was accepted")
 	}
 }

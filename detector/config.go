@@ -266,6 +266,9 @@ func (c *Config) Validate() error {
 	if c.Anchors.NumPerLocation() != c.Model.NumAnchors {
 		return fmt.Errorf("anchors: %d anchors per location, but model.num_anchors is %d", c.Anchors.NumPerLocation(), c.Model.NumAnchors)
 	}
+	if err := c.Assign.Validate(); err != nil {
+		return err
+	}
 	if err := c.Coder.Validate(); err != nil {
 		return fmt.Errorf("coder: %w", err)
 	}

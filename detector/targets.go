@@ -57,7 +57,7 @@ func buildTargets(dst *batchTargets, anchors box.Anchors, b *loader.Batch, numCl
 			}
 			rec := b.Records[i]
 			dst.valid[i] = anchors.ValidMask(dst.valid[i], rec.ResizedW, rec.ResizedH)
-			if err := box.BuildTargetsInto(t, anchors.Boxes, dst.valid[i], gts, tg.Classes, tg.Ignore, numClasses, cfg); err != nil {
+			if err := box.BuildTargetsInto(t, anchors, dst.valid[i], gts, tg.Classes, tg.Ignore, numClasses, cfg); err != nil {
 				errs[i] = fmt.Errorf("targets of image id %d: %w", b.ImageIDs[i], err)
 			}
 		}(i)
