@@ -154,6 +154,69 @@ type AugmentConfig struct {
 	// statistics 123.675, 116.28, 103.53 / 58.395, 57.12, 57.375).
 	Mean [3]float32 `yaml:"mean"`
 	Std  [3]float32 `yaml:"std"`
+	// MosaicProb is the probability that a training sample is a mosaic of
+	// 4 images (its own and 3 drawn at random) around a random join point,
+	// as Ultralytics YOLO's (default 0: off; Ultralytics uses 1).
+	MosaicProb float64 `yaml:"mosaic_prob"`
+	// Zoom is the range [min, max] of the random zoom: each sample's images
+	// are resized by g times their fit to the canvas, g drawn uniformly
+	// from the range, and a single image is placed at a random position (a
+	// random crop when larger than the canvas). Default [0, 0]: off
+	// (suggested [0.5, 1.5], Ultralytics' scale 0.5).
+	Zoom [2]float64 `yaml:"zoom"`
+	// MinAreaFrac drops a box cut by zoom or mosaic when less than this
+	// fraction of its area remains on the canvas (default 0.2; 0 keeps
+	// every box of at least 1 pixel).
+	MinAreaFrac float64 `yaml:"min_area_frac"`
+	// HSVH, HSVS and HSVV are Ultralytics' HSV jitter gains, applied to
+	// each image: hue rotated by up to +-hsv_h of the colour circle,
+	// saturation and value multiplied by a factor in [1-hsv_s, 1+hsv_s]
+	// and [1-hsv_v, 1+hsv_v]. Default 0: off (Ultralytics: 0.015, 0.7,
+	// 0.4).
+	HSVH float64 `yaml:"hsv_h"`
+	HSVS float64 `yaml:"hsv_s"`
+	HSVV float64 `yaml:"hsv_v"`
+	// CloseMosaic turns mosaic and zoom off for the last close_mosaic
+	// epochs of the run, counted from the run's current plan at the start
+	// of each epoch (a time budget may change the plan after every epoch),
+	// as Ultralytics' close_mosaic (default 0: never; Ultralytics uses 10).
+	CloseMosaic int `yaml:"close_mosaic"`
+	// CacheBytes is the budget, in bytes, of the in-memory cache of decoded
+	// training images, each kept reduced to the largest size training uses
+	// (default 0: off; suggested 1073741824, 1 GiB). With the cache,
+	// reduced images are resampled twice, so pixels differ slightly from a
+	// run without it; they never depend on what the cache holds.
+	CacheBytes int64 `yaml:"cache_bytes"`
+}
+
+// Validate checks the augmentation keys added for mosaic, zoom, HSV jitter,
+// close_mosaic and the cache, and names the first bad key. (The flip and
+// photometric strengths are checked when the loader is built.)
+func (a AugmentConfig) Validate() error {
+	if !(a.MosaicProb >= 0 && a.MosaicProb <= 1) {
+		return fmt.Errorf("augment.mosaic_prob: must be in [0, 1], got %g", a.MosaicProb)
+	}
+	if z := a.Zoom; z != [2]float64{} && !(z[0] > 0 && z[1] >= z[0] && !math.IsInf(z[1], 0)) {
+		return fmt.Errorf("augment.zoom: must be [0, 0] (off) or [min, max] with 0 < min <= max, got [%g, %g]", z[0], z[1])
+	}
+	if !(a.MinAreaFrac >= 0 && a.MinAreaFrac < 1) {
+		return fmt.Errorf("augment.min_area_frac: must be in [0, 1), got %g", a.MinAreaFrac)
+	}
+	for _, g := range []struct {
+		key string
+		v   float64
+	}{{"hsv_h", a.HSVH}, {"hsv_s", a.HSVS}, {"hsv_v", a.HSVV}} {
+		if !(g.v >= 0 && g.v <= 1) {
+			return fmt.Errorf("augment.%s: must be in [0, 1], got %g", g.key, g.v)
+		}
+	}
+	if a.CloseMosaic < 0 {
+		return fmt.Errorf("augment.close_mosaic: must be >= 0, got %d", a.CloseMosaic)
+	}
+	if a.CacheBytes < 0 {
+		return fmt.Errorf("augment.cache_bytes: must be >= 0, got %d", a.CacheBytes)
+	}
+	return nil
 }
 
 // TrainConfig configures the training loop.
@@ -223,9 +286,10 @@ func Preset(name string) (Config, error) {
 		Optimizer: train.DefaultOptimizer(),
 		Schedule:  train.DefaultSchedule(),
 		Augment: AugmentConfig{
-			FlipProb: 0.5,
-			Mean:     [3]float32{123.675, 116.28, 103.53},
-			Std:      [3]float32{58.395, 57.12, 57.375},
+			FlipProb:    0.5,
+			MinAreaFrac: 0.2,
+			Mean:        [3]float32{123.675, 116.28, 103.53},
+			Std:         [3]float32{58.395, 57.12, 57.375},
 		},
 		Train: TrainConfig{Epochs: 12, BatchSize: 2, EvalEvery: 1, LogEvery: 10},
 		Test:  box.DefaultPostProcessConfig(),
@@ -279,6 +343,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("schedule: %w", err)
 	}
 	if err := c.Loss.Validate(); err != nil {
+		return err
+	}
+	if err := c.Augment.Validate(); err != nil {
 		return err
 	}
 	if c.Resize.LongSide < 0 || c.Resize.ShortSide < 0 {

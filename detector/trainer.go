@@ -23,6 +23,7 @@ import (
 
 	"github.com/ghmdet/ghmdet/box"
 	"github.com/ghmdet/ghmdet/data"
+	"github.com/ghmdet/ghmdet/data/augment"
 	"github.com/ghmdet/ghmdet/data/loader"
 	"github.com/ghmdet/ghmdet/data/transform"
 	"github.com/ghmdet/ghmdet/eval"
@@ -196,6 +197,7 @@ func inputTransform(cfg *Config, training bool) transform.Config {
 		a := cfg.Augment
 		t.FlipProb, t.ShortSideRange = a.FlipProb, a.ScaleJitter
 		t.Brightness, t.Contrast, t.Saturation = a.Brightness, a.Contrast, a.Saturation
+		t.HSVHue, t.HSVSat, t.HSVVal = a.HSVH, a.HSVS, a.HSVV
 	}
 	return t
 }
@@ -206,7 +208,18 @@ func trainLoader(cfg *Config, ds *data.Dataset) (*loader.Loader, error) {
 		BatchSize: cfg.Train.BatchSize, Workers: cfg.Train.Workers, Seed: cfg.Seed,
 		Shuffle: true, DropLast: true, Strict: cfg.Train.Strict,
 		Transform: inputTransform(cfg, true),
+		Augment: augment.Config{MosaicProb: cfg.Augment.MosaicProb, Zoom: cfg.Augment.Zoom,
+			MinAreaFrac: cfg.Augment.MinAreaFrac},
+		CacheBytes: cfg.Augment.CacheBytes,
 	})
+}
+
+// epochAugment returns the loader options of epoch (0-based) in a run
+// currently planned for total epochs: mosaic and zoom are closed for the
+// last augment.close_mosaic epochs.
+func epochAugment(a AugmentConfig, epoch, total int) loader.EpochOptions {
+	closed := a.CloseMosaic > 0 && epoch >= total-a.CloseMosaic
+	return loader.EpochOptions{NoMosaic: closed, NoZoom: closed}
 }
 
 // evalLoader returns the deterministic loader used for evaluation.
@@ -469,7 +482,7 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) (*Summary, error) {
 			progressbar.OptionSetPredictTime(true), progressbar.OptionSetWidth(20),
 			progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
 		epochStart := now()
-		it := ld.Epoch(ctx, epoch)
+		it := ld.EpochWith(ctx, epoch, epochAugment(cfg.Augment, epoch, plan.Epochs))
 		batchInEpoch := 0
 		var runCls, runBox float64
 		var sumCls, sumBox, lastLR float64

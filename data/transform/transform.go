@@ -6,7 +6,10 @@
 //
 // Every geometric step is recorded in a Record, which maps boxes from the
 // original image to the network input (Forward) and predictions back
-// (Inverse). Coordinates are continuous pixel-edge coordinates: the pixel
+// (Inverse). A Placement puts a resized image anywhere on a canvas, cut off
+// at its edges (the zoom, translation and mosaic of package data/augment),
+// and maps boxes the same way. Coordinates are continuous pixel-edge
+// coordinates: the pixel
 // (x, y) covers [x, x+1) x [y, y+1), and a box is x1, y1, x2, y2 with
 // x2 = x1 + width. Resampling uses pixel centres at half-integers (as
 // OpenCV's INTER_LINEAR and torchvision's align_corners=False), so the
@@ -64,6 +67,13 @@ type Config struct {
 	// image's mean grey, saturation blends with each pixel's grey; applied in
 	// that order on the 0..255 scale, then clamped.
 	Brightness, Contrast, Saturation float64
+	// HSVHue, HSVSat and HSVVal are the HSV jitter gains of Ultralytics
+	// YOLO (suggested 0.015, 0.7, 0.4; zero disables that jitter): the hue
+	// is rotated by u*HSVHue of the colour circle, the saturation and the
+	// value are multiplied by 1+u*HSVSat and 1+u*HSVVal (then capped at 1
+	// and 255), each u drawn uniformly from [-1, 1]. Applied per image after
+	// the brightness/contrast/saturation jitter, on the 0..255 scale.
+	HSVHue, HSVSat, HSVVal float64
 	// Mean and Std normalise each RGB channel: (v - Mean) / Std on the
 	// 0..255 scale. When Std is all zero both take DefaultMean/DefaultStd.
 	Mean, Std [3]float32
@@ -113,6 +123,14 @@ func New(cfg Config) (*Transform, error) {
 			errs = append(errs, fmt.Errorf("photometric jitter strength %g must be finite and >= 0", s))
 		}
 	}
+	for _, g := range []struct {
+		name string
+		v    float64
+	}{{"hue", cfg.HSVHue}, {"saturation", cfg.HSVSat}, {"value", cfg.HSVVal}} {
+		if !(g.v >= 0 && g.v <= 1) {
+			errs = append(errs, fmt.Errorf("HSV %s gain %g outside [0, 1]", g.name, g.v))
+		}
+	}
 	t := &Transform{cfg: cfg}
 	for c := 0; c < 3; c++ {
 		if cfg.Std[c] == 0 || math.IsNaN(float64(cfg.Std[c])) {
@@ -149,6 +167,12 @@ type Params struct {
 	// Brightness, Contrast and Saturation are the photometric factors
 	// (1 = unchanged); used only when Jitter is set.
 	Brightness, Contrast, Saturation float64
+	// HSV enables the HSV jitter below.
+	HSV bool
+	// Hue is the hue rotation in turns of the colour circle (0 =
+	// unchanged); Sat and Val multiply the saturation and the value (1 =
+	// unchanged). Used only when HSV is set.
+	Hue, Sat, Val float64
 }
 
 // Sample draws the random choices for one image from rng. The number and
@@ -174,6 +198,14 @@ func (t *Transform) Sample(rng *rand.Rand) Params {
 		p.Brightness = factor(t.cfg.Brightness)
 		p.Contrast = factor(t.cfg.Contrast)
 		p.Saturation = factor(t.cfg.Saturation)
+	}
+	if c := t.cfg; c.HSVHue > 0 || c.HSVSat > 0 || c.HSVVal > 0 {
+		// Drawn after the other choices, so that enabling the HSV jitter
+		// leaves them as they were.
+		p.HSV = true
+		p.Hue = (2*rng.Float64() - 1) * c.HSVHue
+		p.Sat = 1 + (2*rng.Float64()-1)*c.HSVSat
+		p.Val = 1 + (2*rng.Float64()-1)*c.HSVVal
 	}
 	return p
 }
@@ -237,13 +269,11 @@ func clamp(v, lo, hi float64) float64 {
 	return v
 }
 
-// Plan computes the geometry for a w x h image with parameters p (resized
-// size, scales, canvas) without touching pixels. It returns an error for an
-// empty image.
-func (t *Transform) Plan(w, h int, p Params) (Record, error) {
-	if w <= 0 || h <= 0 {
-		return Record{}, fmt.Errorf("transform: empty image %dx%d", w, h)
-	}
+// Scale returns the resize factor the transform applies to a w x h image
+// with parameters p, before the resized size is rounded to whole pixels
+// (Plan rounds it). It is the base scale that zoom multiplies. w and h must
+// be positive.
+func (t *Transform) Scale(w, h int, p Params) float64 {
 	c := t.cfg
 	short := c.ShortSide
 	if p.ShortSide > 0 {
@@ -263,6 +293,19 @@ func (t *Transform) Plan(w, h int, p Params) (Record, error) {
 	if math.IsInf(s, 1) {
 		s = 1
 	}
+	return s
+}
+
+// Plan computes the geometry for a w x h image with parameters p (resized
+// size, scales, canvas) without touching pixels. It returns an error for an
+// empty image.
+func (t *Transform) Plan(w, h int, p Params) (Record, error) {
+	if w <= 0 || h <= 0 {
+		return Record{}, fmt.Errorf("transform: empty image %dx%d", w, h)
+	}
+	c := t.cfg
+	s := t.Scale(w, h, p)
+	fw, fh := float64(w), float64(h)
 	rw, rh := int(fw*s+0.5), int(fh*s+0.5)
 	rw, rh = max(rw, 1), max(rh, 1)
 	rec := Record{OrigW: w, OrigH: h, Flip: p.Flip}
@@ -295,12 +338,21 @@ func (t *Transform) Resize(img *imageio.RGB, p Params) ([]float32, Record, error
 // ResizeInto is Resize writing into buf when its capacity suffices (the
 // returned slice then shares buf's memory), to let callers reuse buffers.
 func (t *Transform) ResizeInto(buf []float32, img *imageio.RGB, p Params) ([]float32, Record, error) {
-	rec, err := t.Plan(img.W, img.H, p)
+	return t.ResizeSourceInto(buf, img, img.W, img.H, p)
+}
+
+// ResizeSourceInto is ResizeInto for a w x h image given as src, either the
+// image itself or a copy of it reduced with Reduce: the Record is the w x h
+// image's and the pixels are resampled from src (one bilinear resample; the
+// continuous mapping is the same because a reduced copy keeps the image's
+// extent).
+func (t *Transform) ResizeSourceInto(buf []float32, src *imageio.RGB, w, h int, p Params) ([]float32, Record, error) {
+	rec, err := t.Plan(w, h, p)
 	if err != nil {
 		return nil, rec, err
 	}
-	if len(img.Pix) != img.W*img.H*3 {
-		return nil, rec, fmt.Errorf("transform: raster %dx%d holds %d bytes, want %d", img.W, img.H, len(img.Pix), img.W*img.H*3)
+	if err := checkRaster(src); err != nil {
+		return nil, rec, err
 	}
 	size := rec.ResizedW * rec.ResizedH * 3
 	var out []float32
@@ -309,14 +361,22 @@ func (t *Transform) ResizeInto(buf []float32, img *imageio.RGB, p Params) ([]flo
 	} else {
 		out = make([]float32, size)
 	}
-	if p.Jitter {
-		resizeBilinear(out, rec.ResizedW, rec.ResizedH, img, p.Flip, [3]float32{1, 1, 1}, [3]float32{})
-		photometric(out, p)
+	n := rec.ResizedW * 3
+	if p.Jitter || p.HSV {
+		resampleRegion(out, n, src, rec.ResizedW, rec.ResizedH, p.Flip, 0, rec.ResizedW, 0, rec.ResizedH, [3]float32{1, 1, 1}, [3]float32{})
+		photometric(out, n, n, rec.ResizedH, p)
 		t.normalise(out)
 	} else {
-		resizeBilinear(out, rec.ResizedW, rec.ResizedH, img, p.Flip, t.nscale, t.nshift)
+		resampleRegion(out, n, src, rec.ResizedW, rec.ResizedH, p.Flip, 0, rec.ResizedW, 0, rec.ResizedH, t.nscale, t.nshift)
 	}
 	return out, rec, nil
+}
+
+func checkRaster(img *imageio.RGB) error {
+	if img.W <= 0 || img.H <= 0 || len(img.Pix) != img.W*img.H*3 {
+		return fmt.Errorf("transform: raster %dx%d holds %d bytes, want %d", img.W, img.H, len(img.Pix), max(img.W*img.H*3, 0))
+	}
+	return nil
 }
 
 // Apply resizes, flips, jitters and normalises img per p and returns the
@@ -370,6 +430,105 @@ func (t *Transform) ToRGB(pix []float32, w, h int) *imageio.RGB {
 	return out
 }
 
+// Placement puts one image on a canvas: the image, of OrigW x OrigH pixels,
+// is resized to W x H, mirrored horizontally when Flip, and its top-left
+// corner is placed at canvas pixel (X, Y); X and Y may be negative or the
+// image larger than the canvas, and what falls outside the canvas is cut
+// off. Pixels and boxes follow the same continuous map (see Forward).
+type Placement struct {
+	// OrigW and OrigH are the original image size.
+	OrigW, OrigH int
+	// W and H are the resized size.
+	W, H int
+	// X and Y are the canvas position of the resized image's top-left
+	// corner.
+	X, Y int
+	// Flip mirrors the resized image horizontally.
+	Flip bool
+}
+
+// Forward maps a box x1, y1, x2, y2 from original-image pixels to canvas
+// pixels: x' = X + x*W/OrigW (X + W - x*W/OrigW when flipped), y' = Y +
+// y*H/OrigH. It does not clip.
+func (pl Placement) Forward(b [4]float64) [4]float64 {
+	sx, sy := float64(pl.W)/float64(pl.OrigW), float64(pl.H)/float64(pl.OrigH)
+	x1, y1, x2, y2 := b[0]*sx, b[1]*sy, b[2]*sx, b[3]*sy
+	if pl.Flip {
+		w := float64(pl.W)
+		x1, x2 = w-x2, w-x1
+	}
+	x, y := float64(pl.X), float64(pl.Y)
+	return [4]float64{x1 + x, y1 + y, x2 + x, y2 + y}
+}
+
+// Visible returns the part of a cw x ch canvas the placed image covers, as
+// pixel edges x0, y0, x1, y1 (empty when x1 <= x0 or y1 <= y0).
+func (pl Placement) Visible(cw, ch int) [4]int {
+	return [4]int{max(pl.X, 0), max(pl.Y, 0), min(pl.X+pl.W, cw), min(pl.Y+pl.H, ch)}
+}
+
+// Place resamples src, the placed image (or a copy of it reduced with
+// Reduce), into the part of the cw x ch x 3 canvas dst that pl covers,
+// applies p's photometric jitter to those pixels and normalises them; the
+// rest of dst is left as it is. p's geometric choices (Flip, ShortSide) are
+// not used: pl holds the geometry. Each canvas pixel is one bilinear
+// resample of src, and nothing is allocated beyond two rows and the
+// sampling tables.
+func (t *Transform) Place(dst []float32, cw, ch int, src *imageio.RGB, pl Placement, p Params) error {
+	if cw <= 0 || ch <= 0 || len(dst) < cw*ch*3 {
+		return fmt.Errorf("transform: canvas %dx%d with %d values", cw, ch, len(dst))
+	}
+	if pl.OrigW <= 0 || pl.OrigH <= 0 || pl.W <= 0 || pl.H <= 0 {
+		return fmt.Errorf("transform: placement of a %dx%d image resized to %dx%d", pl.OrigW, pl.OrigH, pl.W, pl.H)
+	}
+	if err := checkRaster(src); err != nil {
+		return err
+	}
+	v := pl.Visible(cw, ch)
+	if v[2] <= v[0] || v[3] <= v[1] {
+		return nil
+	}
+	stride := cw * 3
+	region := dst[(v[1]*cw+v[0])*3:]
+	u0, u1, w0, w1 := v[0]-pl.X, v[2]-pl.X, v[1]-pl.Y, v[3]-pl.Y
+	n, rows := (u1-u0)*3, w1-w0
+	if !p.Jitter && !p.HSV {
+		resampleRegion(region, stride, src, pl.W, pl.H, pl.Flip, u0, u1, w0, w1, t.nscale, t.nshift)
+		return nil
+	}
+	resampleRegion(region, stride, src, pl.W, pl.H, pl.Flip, u0, u1, w0, w1, [3]float32{1, 1, 1}, [3]float32{})
+	photometric(region, stride, n, rows, p)
+	for r := 0; r < rows; r++ {
+		t.normalise(region[r*stride : r*stride+n])
+	}
+	return nil
+}
+
+// Reduce returns img resampled to w x h pixels (bilinearly, as the
+// transforms resample) and rounded to 8 bits: a smaller copy to keep of an
+// image that is never used above that size. ResizeSourceInto and Place take
+// it in place of the image. The result is a pure function of img, w and h.
+func Reduce(img *imageio.RGB, w, h int) (*imageio.RGB, error) {
+	if err := checkRaster(img); err != nil {
+		return nil, err
+	}
+	if w <= 0 || h <= 0 {
+		return nil, fmt.Errorf("transform: reduce to %dx%d", w, h)
+	}
+	out := imageio.NewRGB(w, h)
+	const band = 32
+	buf := make([]float32, min(band, h)*w*3)
+	for y0 := 0; y0 < h; y0 += band {
+		y1 := min(y0+band, h)
+		resampleRegion(buf, w*3, img, w, h, false, 0, w, y0, y1, [3]float32{1, 1, 1}, [3]float32{0.5, 0.5, 0.5})
+		o := out.Pix[y0*w*3 : y1*w*3]
+		for i, v := range buf[:len(o)] {
+			o[i] = uint8(min(max(v, 0), 255))
+		}
+	}
+	return out, nil
+}
+
 // axisTable holds, per output coordinate, the two source indices
 // (pre-multiplied by the element stride) and the weight of the second.
 type axisTable struct {
@@ -377,13 +536,14 @@ type axisTable struct {
 	f      []float32
 }
 
-// makeAxis builds the bilinear sampling table for n output samples from m
-// source samples, pixel centres at half-integers; mirror reverses the
-// output order.
-func makeAxis(n, m, stride int, mirror bool) axisTable {
-	t := axisTable{i0: make([]int, n), i1: make([]int, n), f: make([]float32, n)}
+// makeAxis builds the bilinear sampling table of the output samples
+// [lo, hi) of n output samples from m source samples, pixel centres at
+// half-integers; mirror reverses the output order.
+func makeAxis(n, m, stride int, mirror bool, lo, hi int) axisTable {
+	k := hi - lo
+	t := axisTable{i0: make([]int, k), i1: make([]int, k), f: make([]float32, k)}
 	ratio := float64(m) / float64(n)
-	for d := 0; d < n; d++ {
+	for d := lo; d < hi; d++ {
 		o := d
 		if mirror {
 			o = n - 1 - d
@@ -401,27 +561,30 @@ func makeAxis(n, m, stride int, mirror bool) axisTable {
 		if j > m-1 {
 			j = m - 1
 		}
-		t.i0[d], t.i1[d], t.f[d] = i*stride, j*stride, float32(f)
+		t.i0[d-lo], t.i1[d-lo], t.f[d-lo] = i*stride, j*stride, float32(f)
 	}
 	return t
 }
 
-// resizeBilinear writes the bilinear resampling of src (flipped when flip)
-// into out (rw x rh x 3), each channel as v*scale[c] + shift[c]. It is
-// separable: each needed source row is interpolated horizontally once into
-// a row cache, then pairs of cached rows are blended vertically.
-func resizeBilinear(out []float32, rw, rh int, src *imageio.RGB, flip bool, scale, shift [3]float32) {
-	xs := makeAxis(rw, src.W, 3, flip)
-	ys := makeAxis(rh, src.H, 1, false)
+// resampleRegion writes the columns [x0, x1) and rows [y0, y1) of the
+// bilinear resampling of src to rw x rh (flipped when flip) into dst, each
+// channel as v*scale[c] + shift[c]: resampled pixel (x, y) goes to
+// dst[(y-y0)*stride + (x-x0)*3 + c]. It is separable: each needed source
+// row is interpolated horizontally once into a row cache, then pairs of
+// cached rows are blended vertically.
+func resampleRegion(dst []float32, stride int, src *imageio.RGB, rw, rh int, flip bool, x0, x1, y0, y1 int, scale, shift [3]float32) {
+	xs := makeAxis(rw, src.W, 3, flip, x0, x1)
+	ys := makeAxis(rh, src.H, 1, false, y0, y1)
 	s0, s1, s2 := scale[0], scale[1], scale[2]
 	h0, h1, h2 := shift[0], shift[1], shift[2]
 	rowLen := src.W * 3
-	n := rw * 3
+	cols := x1 - x0
+	n := cols * 3
 	bufA, bufB := make([]float32, n), make([]float32, n)
 	rowA, rowB := -1, -1
 	hpass := func(buf []float32, y int) {
 		row := src.Pix[y*rowLen : (y+1)*rowLen]
-		for dx := 0; dx < rw; dx++ {
+		for dx := 0; dx < cols; dx++ {
 			a, b := xs.i0[dx], xs.i1[dx]
 			fx := xs.f[dx]
 			pa := row[a : a+3 : a+3]
@@ -433,21 +596,21 @@ func resizeBilinear(out []float32, rw, rh int, src *imageio.RGB, flip bool, scal
 			q[2] = a2 + (float32(pb[2])-a2)*fx
 		}
 	}
-	for dy := 0; dy < rh; dy++ {
-		y0, y1 := ys.i0[dy], ys.i1[dy]
-		// Keep row y0 in bufA and row y1 in bufB, reusing what is cached.
-		if rowA != y0 {
-			if rowB == y0 {
+	for k := 0; k < y1-y0; k++ {
+		ya, yb := ys.i0[k], ys.i1[k]
+		// Keep row ya in bufA and row yb in bufB, reusing what is cached.
+		if rowA != ya {
+			if rowB == ya {
 				bufA, bufB = bufB, bufA
 				rowA, rowB = rowB, rowA
 			} else {
-				hpass(bufA, y0)
-				rowA = y0
+				hpass(bufA, ya)
+				rowA = ya
 			}
 		}
-		fy := ys.f[dy]
-		o := out[dy*n : (dy+1)*n]
-		if fy == 0 || y1 == y0 {
+		fy := ys.f[k]
+		o := dst[k*stride : k*stride+n]
+		if fy == 0 || yb == ya {
 			a := bufA[:n]
 			for i := 0; i+2 < n; i += 3 {
 				o[i] = a[i]*s0 + h0
@@ -456,9 +619,9 @@ func resizeBilinear(out []float32, rw, rh int, src *imageio.RGB, flip bool, scal
 			}
 			continue
 		}
-		if rowB != y1 {
-			hpass(bufB, y1)
-			rowB = y1
+		if rowB != yb {
+			hpass(bufB, yb)
+			rowB = yb
 		}
 		a, b := bufA[:n], bufB[:n]
 		for i := 0; i+2 < n; i += 3 {
@@ -470,43 +633,122 @@ func resizeBilinear(out []float32, rw, rh int, src *imageio.RGB, flip bool, scal
 	}
 }
 
-// photometric applies brightness, contrast and saturation factors to a
-// 0..255 RGB float image in place.
-func photometric(pix []float32, p Params) {
-	n := len(pix) / 3
-	if n == 0 {
+// photometric applies p's brightness, contrast and saturation factors (when
+// p.Jitter) and then its HSV jitter (when p.HSV) in place to a 0..255 RGB
+// float image given as rows rows of n values, stride apart.
+func photometric(pix []float32, stride, n, rows int, p Params) {
+	if n < 3 || rows == 0 {
 		return
 	}
-	b := float32(p.Brightness)
-	if b != 1 {
-		for i := range pix {
-			pix[i] *= b
+	row := func(r int) []float32 { return pix[r*stride : r*stride+n] }
+	if p.Jitter {
+		if b := float32(p.Brightness); b != 1 {
+			for r := 0; r < rows; r++ {
+				q := row(r)
+				for i := range q {
+					q[i] *= b
+				}
+			}
+		}
+		if c := float32(p.Contrast); c != 1 {
+			var sum float64
+			for r := 0; r < rows; r++ {
+				q := row(r)
+				for i := 0; i+2 < n; i += 3 {
+					sum += float64(0.299*q[i] + 0.587*q[i+1] + 0.114*q[i+2])
+				}
+			}
+			m := float32(sum / float64(rows*(n/3)))
+			for r := 0; r < rows; r++ {
+				q := row(r)
+				for i := range q {
+					q[i] = (q[i]-m)*c + m
+				}
+			}
+		}
+		if s := float32(p.Saturation); s != 1 {
+			for r := 0; r < rows; r++ {
+				q := row(r)
+				for i := 0; i+2 < n; i += 3 {
+					g := 0.299*q[i] + 0.587*q[i+1] + 0.114*q[i+2]
+					q[i] = (q[i]-g)*s + g
+					q[i+1] = (q[i+1]-g)*s + g
+					q[i+2] = (q[i+2]-g)*s + g
+				}
+			}
+		}
+		for r := 0; r < rows; r++ {
+			q := row(r)
+			for i, v := range q {
+				if v < 0 {
+					q[i] = 0
+				} else if v > 255 {
+					q[i] = 255
+				}
+			}
 		}
 	}
-	if c := float32(p.Contrast); c != 1 {
-		var sum float64
-		for i := 0; i < n; i++ {
-			sum += float64(0.299*pix[i*3] + 0.587*pix[i*3+1] + 0.114*pix[i*3+2])
-		}
-		m := float32(sum / float64(n))
-		for i := range pix {
-			pix[i] = (pix[i]-m)*c + m
-		}
-	}
-	if s := float32(p.Saturation); s != 1 {
-		for i := 0; i < n; i++ {
-			q := pix[i*3 : i*3+3 : i*3+3]
-			g := 0.299*q[0] + 0.587*q[1] + 0.114*q[2]
-			q[0] = (q[0]-g)*s + g
-			q[1] = (q[1]-g)*s + g
-			q[2] = (q[2]-g)*s + g
+	if p.HSV {
+		dh := float32(6 * (p.Hue - math.Floor(p.Hue)))
+		ks, kv := float32(p.Sat), float32(p.Val)
+		for r := 0; r < rows; r++ {
+			q := row(r)
+			for i := 0; i+2 < n; i += 3 {
+				hsvPixel(q[i:i+3:i+3], dh, ks, kv)
+			}
 		}
 	}
-	for i, v := range pix {
-		if v < 0 {
-			pix[i] = 0
-		} else if v > 255 {
-			pix[i] = 255
+}
+
+// hsvPixel rotates the hue of a 0..255 RGB pixel by dh sixths of the colour
+// circle (dh in [0, 6)) and multiplies its saturation by ks (capped at 1)
+// and its value by kv (capped at 255), through the HSV hexcone model.
+func hsvPixel(q []float32, dh, ks, kv float32) {
+	r, g, b := q[0], q[1], q[2]
+	mx, mn := max(r, g, b), min(r, g, b)
+	if mx <= 0 {
+		q[0], q[1], q[2] = 0, 0, 0
+		return
+	}
+	d := mx - mn
+	v := min(mx*kv, 255)
+	s := min(max(d/mx*ks, 0), 1)
+	var h float32 // hue in sixths of the circle, [0, 6)
+	if d > 0 {
+		switch mx {
+		case r:
+			h = (g - b) / d
+			if h < 0 {
+				h += 6
+			}
+		case g:
+			h = (b-r)/d + 2
+		default:
+			h = (r-g)/d + 4
 		}
+	}
+	h += dh
+	if h >= 6 {
+		h -= 6
+	}
+	sector := int(h)
+	if sector > 5 {
+		sector = 5
+	}
+	f := h - float32(sector)
+	pv, qv, tv := v*(1-s), v*(1-s*f), v*(1-s*(1-f))
+	switch sector {
+	case 0:
+		q[0], q[1], q[2] = v, tv, pv
+	case 1:
+		q[0], q[1], q[2] = qv, v, pv
+	case 2:
+		q[0], q[1], q[2] = pv, v, tv
+	case 3:
+		q[0], q[1], q[2] = pv, qv, v
+	case 4:
+		q[0], q[1], q[2] = tv, pv, v
+	default:
+		q[0], q[1], q[2] = v, pv, qv
 	}
 }

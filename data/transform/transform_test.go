@@ -324,6 +324,9 @@ func TestConfigValidation(t *testing.T) {
 		{FlipProb: 1.5},
 		{Brightness: -0.1},
 		{Std: [3]float32{1, 0, 1}},
+		{HSVHue: -0.01},
+		{HSVSat: 1.5},
+		{HSVVal: math.NaN()},
 	}
 	for _, cfg := range bad {
 		if _, err := New(cfg); err == nil {
