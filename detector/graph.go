@@ -1,36 +1,14 @@
 package detector
 
 import (
-	. "github.com/gomlx/gomlx/core/graph"
-	mlmodel "github.com/gomlx/gomlx/ml/model"
-
-	"github.com/ghmdet/ghmdet/model"
+	"github.com/ghmdet/ghmdet/internal/inference"
 )
 
 // ModelScope is the scope under which the network's variables live.
-const ModelScope = "detector"
+const ModelScope = inference.ModelScope
 
 // levelOffsets returns, for the configured input size, the first anchor
 // index and the anchor count of every pyramid level.
 func levelOffsets(cfg *Config) (offsets, counts []int) {
-	sizes := model.LevelSizes(cfg.Model, cfg.Model.InputHeight, cfg.Model.InputWidth)
-	off := 0
-	for _, s := range sizes {
-		n := s[0] * s[1] * cfg.Model.NumAnchors
-		offsets = append(offsets, off)
-		counts = append(counts, n)
-		off += n
-	}
-	return offsets, counts
-}
-
-// inferenceGraph returns the class probabilities [B, N, K] (sigmoid) and the
-// box deltas [B, N, 4] of all levels, concatenated in anchor order.
-func inferenceGraph(cfg *Config) func(scope *mlmodel.Scope, images *Node) []*Node {
-	return func(scope *mlmodel.Scope, images *Node) []*Node {
-		out := model.Forward(scope.In(ModelScope), cfg.Model, images)
-		probs := Concatenate(out.Cls, 1)
-		deltas := Concatenate(out.Box, 1)
-		return []*Node{Sigmoid(probs), deltas}
-	}
+	return inference.LevelOffsets(cfg.Model)
 }

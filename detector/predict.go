@@ -4,35 +4,22 @@ import (
 	"fmt"
 
 	"github.com/gomlx/compute"
-	"github.com/gomlx/gomlx/core/tensors"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
 
-	"github.com/ghmdet/ghmdet/box"
-	"github.com/ghmdet/ghmdet/data/imageio"
-	"github.com/ghmdet/ghmdet/data/transform"
+	"github.com/ghmdet/ghmdet/internal/inference"
 )
 
-// Detection is one detected object in original image coordinates.
-type Detection struct {
-	// Box is x1, y1, x2, y2 in pixels of the original image.
-	Box [4]float64
-	// Class is the contiguous class index; Score its probability.
-	Class int
-	Score float64
-}
+// Detection is one detected object in original image coordinates: Box is
+// x1, y1, x2, y2 in pixels of the original image, Class the contiguous
+// class index and Score its probability.
+type Detection = inference.Detection
 
 // Predictor runs a trained detector on images of any size: it resizes them to
 // fit the configured input canvas keeping the aspect ratio, pads, runs the
 // network, post-processes (top-k, threshold, NMS) and maps the boxes back to
-// the original image.
-type Predictor struct {
-	cfg     Config
-	exec    *mlmodel.Exec
-	tf      *transform.Transform
-	anchors box.Anchors
-	offsets []int
-	counts  []int
-}
+// the original image. It is package inference's predictor (shared with
+// package detect).
+type Predictor = inference.Predictor
 
 // NewPredictor compiles the inference graph over the variables of store.
 // The store must hold the detector's variables (trained or loaded from a
@@ -41,91 +28,20 @@ func NewPredictor(backend compute.Backend, store *mlmodel.Store, cfg Config) (*P
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	tf, err := transform.New(inputTransform(&cfg, false))
+	spec, err := cfg.inferenceSpec()
 	if err != nil {
-		return nil, fmt.Errorf("predictor transform: %w", err)
+		return nil, err
 	}
-	anchors, err := box.GenerateAnchors(cfg.Anchors, cfg.Model.InputHeight, cfg.Model.InputWidth)
-	if err != nil {
-		return nil, fmt.Errorf("predictor anchors: %w", err)
-	}
-	offsets, counts := levelOffsets(&cfg)
-	if n := offsets[len(offsets)-1] + counts[len(counts)-1]; n != len(anchors.Boxes) {
-		return nil, fmt.Errorf("predictor: the network emits %d anchors per image but the anchor generator made %d", n, len(anchors.Boxes))
-	}
-	exec, err := mlmodel.NewExec(backend, store, inferenceGraph(&cfg))
-	if err != nil {
-		return nil, fmt.Errorf("predictor graph: %w", err)
-	}
-	return &Predictor{cfg: cfg, exec: exec, tf: tf, anchors: anchors, offsets: offsets, counts: counts}, nil
+	return inference.NewPredictor(backend, store, spec)
 }
 
-// Close releases the compiled graph.
-func (p *Predictor) Close() { p.exec.Finalize() }
-
-// Predict detects objects in one decoded image.
-func (p *Predictor) Predict(img *imageio.RGB) ([]Detection, error) {
-	pix, rec, err := p.tf.Apply(img, transform.Params{})
+// inferenceSpec returns what running the model needs of the configuration,
+// read from its YAML text as package inference reads a checkpoint's, so
+// that a model runs the same whichever way it was loaded.
+func (c *Config) inferenceSpec() (inference.Spec, error) {
+	text, err := c.YAML()
 	if err != nil {
-		return nil, err
+		return inference.Spec{}, fmt.Errorf("configuration: %w", err)
 	}
-	dets, err := p.PredictBatch(pix, 1, []transform.Record{rec})
-	if err != nil {
-		return nil, err
-	}
-	return dets[0], nil
-}
-
-// PredictBatch detects objects in a batch of already transformed images
-// (B x H x W x 3 float32 NHWC at the configured input size) whose transform
-// records map boxes back to the original images.
-func (p *Predictor) PredictBatch(pix []float32, b int, recs []transform.Record) ([][]Detection, error) {
-	h, w := p.cfg.Model.InputHeight, p.cfg.Model.InputWidth
-	if len(pix) != b*h*w*3 || len(recs) != b {
-		return nil, fmt.Errorf("predict: batch of %d floats and %d records does not match %d images of %dx%d", len(pix), len(recs), b, w, h)
-	}
-	in := tensors.FromFlatDataAndDimensions(pix, b, h, w, 3)
-	outs, err := p.exec.Exec(in)
-	if err != nil {
-		return nil, fmt.Errorf("predict: %w", err)
-	}
-	defer func() {
-		for _, o := range outs {
-			o.FinalizeAll()
-		}
-	}()
-	probs, err := tensors.CopyFlatData[float32](outs[0])
-	if err != nil {
-		return nil, err
-	}
-	deltas, err := tensors.CopyFlatData[float32](outs[1])
-	if err != nil {
-		return nil, err
-	}
-	k := p.cfg.Model.NumClasses
-	n := len(p.anchors.Boxes)
-	res := make([][]Detection, b)
-	lp := make([][]float32, len(p.offsets))
-	ld := make([][]float32, len(p.offsets))
-	for i := 0; i < b; i++ {
-		for l := range p.offsets {
-			lp[l] = probs[(i*n+p.offsets[l])*k : (i*n+p.offsets[l]+p.counts[l])*k]
-			ld[l] = deltas[(i*n+p.offsets[l])*4 : (i*n+p.offsets[l]+p.counts[l])*4]
-		}
-		rec := recs[i]
-		dets, err := box.PostProcess(p.anchors, lp, ld, k, rec.ResizedW, rec.ResizedH, p.cfg.Coder, p.cfg.Test)
-		if err != nil {
-			return nil, fmt.Errorf("predict: %w", err)
-		}
-		out := make([]Detection, 0, len(dets))
-		for _, d := range dets {
-			bx := rec.Inverse([4]float64{float64(d.Box[0]), float64(d.Box[1]), float64(d.Box[2]), float64(d.Box[3])})
-			if bx[2] <= bx[0] || bx[3] <= bx[1] {
-				continue
-			}
-			out = append(out, Detection{Box: bx, Class: d.Class, Score: float64(d.Score)})
-		}
-		res[i] = out
-	}
-	return res, nil
+	return inference.ParseSpec("configuration", text)
 }
