@@ -11,27 +11,19 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ghmdet/ghmdet/data/imageio"
-	"github.com/ghmdet/ghmdet/detector"
+	"github.com/ghmdet/ghmdet/detect"
 	"github.com/ghmdet/ghmdet/draw"
-	"github.com/ghmdet/ghmdet/internal/backend"
 	"github.com/ghmdet/ghmdet/train"
 )
 
 // predictedImage is one image's entry in predictions.json.
 type predictedImage struct {
-	File       string         `json:"file"`
-	Width      int            `json:"width"`
-	Height     int            `json:"height"`
-	Detections []predictedBox `json:"detections"`
-	Error      string         `json:"error,omitempty"`
-	Drawn      string         `json:"drawn,omitempty"`
-}
-
-type predictedBox struct {
-	Class   string     `json:"class"`
-	ClassID int        `json:"class_id"`
-	Score   float64    `json:"score"`
-	Box     [4]float64 `json:"box_xyxy"`
+	File       string             `json:"file"`
+	Width      int                `json:"width"`
+	Height     int                `json:"height"`
+	Detections []detect.Detection `json:"detections"`
+	Error      string             `json:"error,omitempty"`
+	Drawn      string             `json:"drawn,omitempty"`
 }
 
 var imageExts = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".bmp": true}
@@ -153,24 +145,16 @@ extension (1_png.jpg), else a number (1_2.jpg).`,
 			if modelPath == "" {
 				return fmt.Errorf("--model is required (a checkpoint or a run directory)")
 			}
-			cfg, store, err := detector.LoadModel(modelPath)
+			det, err := detect.Load(modelPath, detect.WithBackend(backendName), detect.WithScoreThreshold(minScore))
 			if err != nil {
 				return err
 			}
+			defer det.Close()
 			files, err := expandImages(args)
 			if err != nil {
 				return err
 			}
-			names := cfg.ClassNames()
-			b, err := backend.New(backendName)
-			if err != nil {
-				return err
-			}
-			pred, err := detector.NewPredictor(b, store, cfg)
-			if err != nil {
-				return err
-			}
-			defer pred.Close()
+			names := det.Classes()
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
@@ -178,26 +162,24 @@ extension (1_png.jpg), else a number (1_2.jpg).`,
 			var results []predictedImage
 			failed := 0
 			for i, f := range files {
-				entry := predictedImage{File: f, Detections: []predictedBox{}}
+				entry := predictedImage{File: f, Detections: []detect.Detection{}}
 				img, err := imageio.DecodeFile(f)
 				if err == nil {
 					entry.Width, entry.Height = img.W, img.H
-					var dets []detector.Detection
-					dets, err = pred.Predict(img)
-					var dd []draw.Det
-					for _, d := range dets {
-						if d.Score < minScore {
-							continue
-						}
-						entry.Detections = append(entry.Detections, predictedBox{Class: names[d.Class], ClassID: d.Class, Score: d.Score, Box: d.Box})
-						dd = append(dd, draw.Det{Box: d.Box, Class: d.Class, Score: d.Score})
+					rgba := img.ToNRGBA()
+					var dets []detect.Detection
+					dets, err = det.Detect(cmd.Context(), rgba)
+					entry.Detections = append(entry.Detections, dets...)
+					dd := make([]draw.Det, len(dets))
+					for j, d := range dets {
+						dd[j] = draw.Det{Box: d.Box, Class: d.Class, Score: d.Score}
 					}
 					if err == nil {
 						entry.Drawn = filepath.Join(out, drawn[i])
 						err = os.MkdirAll(filepath.Dir(entry.Drawn), 0o755)
 					}
 					if err == nil {
-						err = draw.SaveJPEG(entry.Drawn, draw.Detections(img.ToNRGBA(), dd, names, draw.Options{}))
+						err = draw.SaveJPEG(entry.Drawn, draw.Detections(rgba, dd, names, draw.Options{}))
 					}
 				}
 				if err != nil {
@@ -227,7 +209,7 @@ extension (1_png.jpg), else a number (1_2.jpg).`,
 	fl.StringVar(&modelPath, "model", "", "checkpoint file or run directory (uses weights/best.ckpt, else last.ckpt)")
 	fl.StringVar(&out, "out", "predictions", "output folder")
 	fl.StringVar(&backendName, "backend", "", "compute backend (default \"go\", or $GHMDET_BACKEND)")
-	fl.Float64Var(&minScore, "score", 0.3, "lowest score written and drawn")
+	fl.Float64Var(&minScore, "score", 0.3, "lowest score written and drawn (0 to 1)")
 	addMaxPixelsFlag(cmd)
 	rootCmd.AddCommand(cmd)
 }
