@@ -57,7 +57,9 @@ python3-torch and python3-torchvision), alternating the two sides benchmark
 by benchmark, and prints both with their ratios (ghmdet / PyTorch).
 
 Timings depend on what else runs on the machine: the load average is
-printed with the results.`,
+printed with the results.
+
+"ghmdet bench serve" measures the HTTP server (see its --help).`,
 		Example: `  ghmdet bench
   ghmdet bench --json cpu ghmc-vs-focal
   ghmdet bench --compare --runs 7`,
@@ -79,6 +81,7 @@ printed with the results.`,
 	f.BoolVar(&o.small, "small", false, "tiny problem sizes (tests of the tooling)")
 	_ = f.MarkHidden("child")
 	_ = f.MarkHidden("small")
+	cmd.AddCommand(newBenchServeCmd())
 	rootCmd.AddCommand(cmd)
 }
 
