@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -318,5 +319,43 @@ func TestRunChecksValidationClasses(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("the run directory was created: %v", err)
+	}
+}
+
+// TestWeightAveragesServeInference trains with weight averaging and checks
+// that the model loaded from the run (as eval, predict and serve load it)
+// gives exactly the final evaluation of the run, which used the averages,
+// and not what the raw weights give.
+func TestWeightAveragesServeInference(t *testing.T) {
+	ds := tinyData(t, 4, 128, 21)
+	cfg := tinyConfig(t, 128)
+	cfg.Train.Epochs = 2
+	cfg.Optimizer.EMADecay, cfg.Optimizer.EMATau = 0.9, 2
+	cfg.Test.ScoreThresh = 0.001 // detections to compare even from a barely trained model
+	b := backend.MustNew("")
+	sum, err := Run(context.Background(), cfg, RunOptions{Dir: t.TempDir(), Train: ds, Val: ds, Backend: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lcfg, store, err := LoadModel(filepath.Join(sum.Dir, WeightsDir, LastCkpt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if store.GetVariable(train.EMAPath("/"+ModelScope+"/fpn/p7/w")) != nil {
+		t.Fatal("the loaded store still holds the averages under the optimiser scope")
+	}
+	res, dets, err := Evaluate(b, store, lcfg, ds, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stats != sum.Final.Stats || !reflect.DeepEqual(dets, sum.FinalDetections) {
+		t.Fatalf("loaded model: %v, the run's final evaluation: %v (or their detections differ)", res.Stats, sum.Final.Stats)
+	}
+	n := 0
+	for _, d := range dets {
+		n += len(d)
+	}
+	if n == 0 {
+		t.Fatal("no detections to compare")
 	}
 }

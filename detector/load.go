@@ -18,7 +18,10 @@ func ResolveCheckpoint(path string) (string, error) {
 }
 
 // LoadModel reads a checkpoint (or a run directory's best checkpoint) and
-// returns its configuration and a store holding its variables.
+// returns its configuration and a store holding the network's variables as
+// inference runs them: the weight averages in place of the weights when the
+// run kept them (optimizer.ema_decay > 0), as evaluation during training,
+// predict, serve and the detect package do.
 func LoadModel(path string) (Config, *mlmodel.Store, error) {
 	ck, err := inference.OpenCheckpoint(path)
 	if err != nil {
@@ -31,7 +34,7 @@ func LoadModel(path string) (Config, *mlmodel.Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return Config{}, nil, fmt.Errorf("%s: %w", ck.Path, err)
 	}
-	store, err := ck.LoadVariables()
+	store, err := ck.LoadInferenceVariables()
 	if err != nil {
 		return Config{}, nil, err
 	}
