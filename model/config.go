@@ -8,6 +8,11 @@
 // order row y, column x, anchor a: the order in which the box package
 // generates anchors (level, y, x, a with a = ratioIndex*3 + scaleIndex).
 //
+// The network is described once, as a list of layers with their variable
+// names (Describe, Arch, Op): Forward builds the GoMLX graph from it, and
+// the plain-Go inference engine (package engine) runs the same list over a
+// trained model's weights.
+//
 // Presets (Preset, PresetNames): "reference" (ResNet-50, frozen batch-norm,
 // stem and stage 1 frozen, FPN 256, 4 head convs of 256, 1344x800 canvas, 80
 // classes) and "cpu" (tiny backbone with group-norm, FPN 64, 2 head convs of

@@ -1,6 +1,8 @@
 package model
 
 import (
+	"strings"
+
 	"github.com/ghmdet/ghmdet/model/mobilenet"
 	"github.com/ghmdet/ghmdet/nn"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -25,11 +27,16 @@ type Outputs struct {
 // inference graph after a training graph). cfg must be valid (see
 // Config.Validate); Forward panics otherwise, as graph-building functions do.
 //
+// The network is the layer list of Describe(cfg), built op by op (see
+// BuildOps); the MobileNetV2 backbone is built by mobilenet.Backbone, which
+// follows the same table as Describe.
+//
 // The graph is a training graph when the Store says so
 // (scope.SetTraining(g, true)): batch-norm ("bn") then uses batch statistics
 // and updates its running statistics.
 func Forward(scope *mlmodel.Scope, cfg Config, images *Node) Outputs {
-	if err := cfg.Validate(); err != nil {
+	arch, err := Describe(cfg)
+	if err != nil {
 		exceptions.Panicf("model.Forward: %v", err)
 	}
 	if images.Rank() != 4 || images.Shape().Dim(3) != 3 {
@@ -37,85 +44,122 @@ func Forward(scope *mlmodel.Scope, cfg Config, images *Node) Outputs {
 	}
 	nn.SetSeed(scope, cfg.Seed)
 	scope = scope.ResetVisited()
-	var feats backboneFeatures
-	switch cfg.Backbone {
-	case BackboneTiny:
-		feats = tinyNet(scope.In("backbone"), cfg, images)
-	case BackboneMobileNetV2:
+	var vals []*Node
+	if cfg.Backbone == BackboneMobileNetV2 {
 		mc := mobilenet.DefaultConfig()
 		mc.FrozenStages = cfg.FrozenStages
-		feats.C3, feats.C4, feats.C5 = mobilenet.Backbone(scope.In("backbone"), images, mc)
-	default:
-		feats = resNet(scope.In("backbone"), cfg, images)
+		c3, c4, c5 := mobilenet.Backbone(scope.In("backbone"), images, mc)
+		vals = make([]*Node, len(arch.Ops))
+		vals[arch.C3], vals[arch.C4], vals[arch.C5] = c3, c4, c5
+		vals = BuildOps(scope, arch.Ops[arch.C5+1:], arch.C5+1, vals, images)
+	} else {
+		vals = BuildOps(scope, arch.Ops, 0, nil, images)
 	}
-	pyramid := fpn(scope.In("fpn"), cfg, feats)
-	head := scope.In("head")
-	out := Outputs{Features: pyramid}
-	for _, p := range pyramid {
+	out := Outputs{}
+	for _, id := range arch.Pyramid {
+		out.Features = append(out.Features, vals[id])
+	}
+	for _, p := range out.Features {
 		// The same scope for every level: the head variables are shared.
-		cls, box := heads(head.ResetVisited(), cfg, p)
+		cls, box := heads(scope.At("head"), arch, p)
 		out.Cls = append(out.Cls, cls)
 		out.Box = append(out.Box, box)
 	}
 	return out
 }
 
-// fpn builds P3..P7 from C3..C5: lateral 1x1 convs, top-down nearest
-// upsampling and addition, 3x3 output convs; P6 = 3x3 stride-2 conv on C5,
-// P7 = 3x3 stride-2 conv on P6 (after a ReLU if cfg.ReLUBeforeP7). All convs
-// have biases; weights are N(0, 1/fan_in) (the variance of torchvision's
-// kaiming_uniform_(a=1)), biases 0.
-func fpn(scope *mlmodel.Scope, cfg Config, f backboneFeatures) []*Node {
-	ch := cfg.FPNChannels
-	conv := func(name string, x *Node, k, stride int) *Node {
-		init := nn.NormalInit(fanInStd(k, x.Shape().Dim(3)))
-		return nn.Conv{Out: ch, Kernel: k, Stride: stride, Bias: true, Init: &init}.Apply(scope.In("%s", name), x)
+// scopeAt returns the scope at the "/"-separated path under scope (with
+// Scope.At: Describe's names are unique, which TestDescribeNames checks).
+func scopeAt(scope *mlmodel.Scope, path string) *mlmodel.Scope {
+	for _, s := range strings.Split(path, "/") {
+		scope = scope.At("%s", s)
 	}
-	l5 := conv("lateral5", f.C5, 1, 1)
-	l4 := conv("lateral4", f.C4, 1, 1)
-	l3 := conv("lateral3", f.C3, 1, 1)
-	t4 := Add(l4, nn.UpsampleNearestTo(l5, l4.Shape().Dim(1), l4.Shape().Dim(2)))
-	t3 := Add(l3, nn.UpsampleNearestTo(t4, l3.Shape().Dim(1), l3.Shape().Dim(2)))
-	p3 := conv("output3", t3, 3, 1)
-	p4 := conv("output4", t4, 3, 1)
-	p5 := conv("output5", l5, 3, 1)
-	p6 := conv("p6", f.C5, 3, 2)
-	in7 := p6
-	if cfg.ReLUBeforeP7 {
-		in7 = nn.ReLU(p6)
+	return scope
+}
+
+// BuildOps builds ops in the graph of input (the value of InputImage),
+// with variables under scope. ops[i] is op number first+i of its list;
+// vals holds the values of the list's earlier ops (nil: none; it is
+// extended) and is returned with the new values.
+func BuildOps(scope *mlmodel.Scope, ops []Op, first int, vals []*Node, input *Node) []*Node {
+	if len(vals) < first+len(ops) {
+		vals = append(vals, make([]*Node, first+len(ops)-len(vals))...)
 	}
-	p7 := conv("p7", in7, 3, 2)
-	return []*Node{p3, p4, p5, p6, p7}
+	get := func(id int) *Node {
+		if id == InputImage {
+			return input
+		}
+		return vals[id]
+	}
+	for i, op := range ops {
+		var y *Node
+		switch op.Kind {
+		case OpConv:
+			y = nn.Conv{Out: op.Out, Kernel: op.Kernel, Stride: op.Stride, Padding: op.Padding, Bias: op.Bias,
+				Init: op.Init, BiasInit: op.BiasInit}.Apply(scopeAt(scope, op.Name), get(op.Inputs[0]))
+			if op.HasNorm() {
+				y = op.Norm.Apply(scopeAt(scope, op.NormName), y)
+			}
+		case OpDepthwise:
+			y = nn.Depthwise{Kernel: op.Kernel, Stride: op.Stride, Padding: op.Padding, Bias: op.Bias}.Apply(scopeAt(scope, op.Name), get(op.Inputs[0]))
+		case OpMaxPool:
+			y = nn.MaxPool2D(get(op.Inputs[0]), op.Kernel, op.Stride, op.Padding)
+		case OpAdd:
+			y = Add(get(op.Inputs[0]), get(op.Inputs[1]))
+		case OpUpsampleAdd:
+			x := get(op.Inputs[0])
+			y = Add(x, nn.UpsampleNearestTo(get(op.Inputs[1]), x.Shape().Dim(1), x.Shape().Dim(2)))
+		case OpAct:
+			y = get(op.Inputs[0])
+		default:
+			exceptions.Panicf("model.BuildOps: unknown op kind %s", op.Kind)
+		}
+		switch op.Act {
+		case ActReLU:
+			y = nn.ReLU(y)
+		case ActReLU6:
+			y = nn.ReLU6(y)
+		}
+		if op.Freeze != "" {
+			nn.SetTrainable(scopeAt(scope, op.Freeze), false)
+			y = StopGradient(y)
+		}
+		vals[first+i] = y
+	}
+	return vals
 }
 
 // heads applies the classification and box branches to one level p
 // [B,h,w,C] and flattens them to [B, h*w*A, K] and [B, h*w*A, 4] (row y,
 // column x, anchor a).
-func heads(scope *mlmodel.Scope, cfg Config, p *Node) (cls, box *Node) {
+func heads(scope *mlmodel.Scope, arch Arch, p *Node) (cls, box *Node) {
 	b, h, w := p.Shape().Dim(0), p.Shape().Dim(1), p.Shape().Dim(2)
-	a, k := cfg.NumAnchors, cfg.NumClasses
-	cls, box = headMaps(scope, cfg, p)
+	a, k := arch.NumAnchors, arch.NumClasses
+	cls, box = headMapsArch(scope, arch, p)
 	return Reshape(cls, b, h*w*a, k), Reshape(box, b, h*w*a, 4)
 }
 
-// headMaps is the classification and box branches on one level p [B,h,w,C]:
-// each HeadConvs x (3x3 conv, [GN], ReLU) and a 3x3 prediction conv;
-// weights N(0, 0.01^2), biases 0 except the class bias -log((1-p)/p).
-// Returns the maps [B,h,w,A*K] and [B,h,w,A*4].
+// headMaps is the classification and box branches on one level p
+// [B,h,w,C] (Arch.Head) with variables under scope (the model scope's
+// "head"). Returns the maps [B,h,w,A*K] and [B,h,w,A*4].
 func headMaps(scope *mlmodel.Scope, cfg Config, p *Node) (cls, box *Node) {
-	a, k := cfg.NumAnchors, cfg.NumClasses
-	std := nn.NormalInit(0.01)
-	branch := func(name string, out int, bias nn.Init) *Node {
-		s := scope.In("%s", name)
-		y := p
-		for i := range cfg.HeadConvs {
-			y = nn.Conv{Out: cfg.HeadWidth, Kernel: 3, Bias: cfg.HeadNorm == nn.NormNone, Init: &std}.Apply(s.In("conv%d", i), y)
-			y = nn.Norm{Kind: cfg.HeadNorm}.Apply(s.In("norm%d", i), y)
-			y = nn.ReLU(y)
+	return headMapsArch(scope, MustDescribe(cfg), p)
+}
+
+// headMapsArch is headMaps for a described architecture. The head ops'
+// names start with "head/", which scope already is.
+func headMapsArch(scope *mlmodel.Scope, arch Arch, p *Node) (cls, box *Node) {
+	branch := func(ops []Op) *Node {
+		local := make([]Op, len(ops))
+		for i, op := range ops {
+			op.Name = strings.TrimPrefix(op.Name, "head/")
+			if op.NormName != "" {
+				op.NormName = strings.TrimPrefix(op.NormName, "head/")
+			}
+			local[i] = op
 		}
-		return nn.Conv{Out: out, Kernel: 3, Bias: true, Init: &std, BiasInit: &bias}.Apply(s.In("predict"), y)
+		vals := BuildOps(scope, local, 0, nil, p)
+		return vals[len(vals)-1]
 	}
-	cls = branch("cls", a*k, nn.ConstantInit(nn.PriorBias(cfg.PriorProb)))
-	box = branch("box", a*4, nn.ZerosInit())
-	return cls, box
+	return branch(arch.Head.Cls), branch(arch.Head.Box)
 }
