@@ -1,0 +1,3 @@
+package engine
+
+//go:generate go run gen_kernels.go

@@ -1,0 +1,202 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/ghmdet/ghmdet/internal/backend"
+	"github.com/ghmdet/ghmdet/model"
+	"github.com/ghmdet/ghmdet/nn"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
+)
+
+// Tolerance of the comparisons with the GoMLX graph: the largest absolute
+// difference of an output divided by the largest absolute value of the
+// graph's output (float32 sums in another order; ResNet-50 is the deepest).
+const relTol = 2e-5
+
+// storeWeights reads variables of store under "/detector".
+func storeWeights(store *mlmodel.Store) Weights {
+	return func(name string) ([]float32, []int, error) {
+		v := store.GetVariable("/detector/" + name)
+		if v == nil {
+			return nil, nil, fmt.Errorf("no variable")
+		}
+		t, err := v.Value()
+		if err != nil {
+			return nil, nil, err
+		}
+		d, err := tensors.CopyFlatData[float32](t)
+		return d, t.Shape().Dimensions, err
+	}
+}
+
+// randomise gives every variable of store seeded values of a realistic
+// scale (the initial values leave batch-norm as the identity and the head
+// outputs near zero, which would test little).
+func randomise(t *testing.T, store *mlmodel.Store, seed uint64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 7))
+	for v := range store.IterVariables() {
+		dims := v.Shape().Dimensions
+		n := v.Shape().Size()
+		d := make([]float32, n)
+		name := v.Path()[strings.LastIndex(v.Path(), "/")+1:]
+		for i := range d {
+			switch name {
+			case "weights":
+				fan := dims[0] * dims[1] * dims[2]
+				d[i] = float32(rng.NormFloat64() * 1.2 / math.Sqrt(float64(fan)))
+			case "gamma":
+				d[i] = float32(0.5 + rng.Float64())
+			case "variance":
+				d[i] = float32(0.5 + 1.5*rng.Float64())
+			default: // biases, beta, mean
+				d[i] = float32(0.2 * rng.NormFloat64())
+			}
+		}
+		if err := v.SetValue(tensors.FromFlatDataAndDimensions(d, dims...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// reference runs the GoMLX graph of cfg on images and returns the class
+// logits and box deltas of all levels, concatenated, and the store with
+// randomised variables.
+func reference(t *testing.T, cfg model.Config, images []float32, b, h, w int) (cls, box []float32, store *mlmodel.Store) {
+	t.Helper()
+	bk := backend.MustNew("")
+	store = mlmodel.NewStore()
+	fn := func(scope *mlmodel.Scope, x *Node) []*Node {
+		out := model.Forward(scope.In("detector"), cfg, x)
+		return []*Node{Concatenate(out.Cls, 1), Concatenate(out.Box, 1)}
+	}
+	in := tensors.FromFlatDataAndDimensions(images, b, h, w, 3)
+	// First call creates the variables, which are then randomised.
+	if _, err := mlmodel.ExecOnceN(bk, store, fn, in); err != nil {
+		t.Fatal(err)
+	}
+	randomise(t, store, 3)
+	outs, err := mlmodel.ExecOnceN(bk, store, fn, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cls, err = tensors.CopyFlatData[float32](outs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err = tensors.CopyFlatData[float32](outs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cls, box, store
+}
+
+// relDiff returns max |a-b| / max |b|.
+func relDiff(a, b []float32) float64 {
+	var d, m float64
+	for i := range b {
+		d = max(d, math.Abs(float64(a[i])-float64(b[i])))
+		m = max(m, math.Abs(float64(b[i])))
+	}
+	return d / max(m, 1e-30)
+}
+
+// testConfigs are the networks compared with the graph: the presets and
+// variants covering every backbone, norm and head option.
+func testConfigs(t *testing.T) []struct {
+	name string
+	cfg  model.Config
+	b, h int
+	w    int
+} {
+	preset := func(n string) model.Config {
+		c, err := model.Preset(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	r18 := preset("cpu")
+	r18.Backbone, r18.Norm, r18.FrozenStages, r18.ReLUBeforeP7, r18.HeadNorm = model.BackboneResNet18, nn.NormBN, 2, true, nn.NormGN
+	r18.FPNChannels, r18.HeadWidth, r18.NumClasses = 48, 32, 5
+	r34 := preset("cpu")
+	r34.Backbone, r34.Norm, r34.FPNChannels, r34.HeadConvs, r34.HeadWidth = model.BackboneResNet34, nn.NormNone, 32, 1, 16
+	tinyBN := preset("cpu")
+	tinyBN.Norm, tinyBN.TinyBlocks, tinyBN.TinyWidths, tinyBN.HeadNorm, tinyBN.NumClasses = nn.NormFrozenBN, []int{2, 1, 2, 1}, []int{8, 24, 40, 72}, nn.NormGN, 80
+	ref := preset("reference")
+	ref.NumClasses = 7
+	return []struct {
+		name string
+		cfg  model.Config
+		b, h int
+		w    int
+	}{
+		{"cpu", preset("cpu"), 2, 64, 96},
+		{"cpu_odd", preset("cpu"), 1, 70, 45},
+		{"mobilenet", preset("mobilenet"), 1, 70, 90},
+		{"reference", ref, 1, 64, 64},
+		{"resnet18_bn_relu_p7", r18, 2, 66, 50},
+		{"resnet34_none", r34, 1, 64, 32},
+		{"tiny_frozen_bn_80_classes", tinyBN, 1, 96, 64},
+	}
+}
+
+// TestMatchesGraph compares the engine's outputs (AVX-512 where available
+// and the portable loops) with the GoMLX graph's on every backbone, norm
+// and head option, at input sizes that are not multiples of the strides
+// too: max |difference| / max |graph output| <= relTol for the class
+// logits, the class probabilities and the box deltas.
+func TestMatchesGraph(t *testing.T) {
+	for _, c := range testConfigs(t) {
+		t.Run(c.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(11, 13))
+			images := make([]float32, c.b*c.h*c.w*3)
+			for i := range images {
+				images[i] = float32(rng.NormFloat64())
+			}
+			cls, box, store := reference(t, c.cfg, images, c.b, c.h, c.w)
+			for _, scalar := range []bool{false, true} {
+				if !scalar && !useSIMD {
+					continue
+				}
+				e, err := New(c.cfg, storeWeights(store), Options{Scalar: scalar})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out Output
+				if err := e.Forward(images, c.b, c.h, c.w, false, &out); err != nil {
+					t.Fatal(err)
+				}
+				if len(out.Cls) != len(cls) || len(out.Box) != len(box) {
+					t.Fatalf("scalar=%v: outputs of %d and %d floats, graph %d and %d", scalar, len(out.Cls), len(out.Box), len(cls), len(box))
+				}
+				if want := model.NumAnchors(c.cfg, c.h, c.w); out.N != want {
+					t.Errorf("N = %d, want %d", out.N, want)
+				}
+				dc, db := relDiff(out.Cls, cls), relDiff(out.Box, box)
+				t.Logf("scalar=%v: class logits %.2g, box deltas %.2g (relative)", scalar, dc, db)
+				if dc > relTol || db > relTol {
+					t.Errorf("scalar=%v: relative differences %.3g (class) and %.3g (box) > %g", scalar, dc, db, relTol)
+				}
+				// Probabilities.
+				if err := e.Forward(images, c.b, c.h, c.w, true, &out); err != nil {
+					t.Fatal(err)
+				}
+				probs := make([]float32, len(cls))
+				for i, v := range cls {
+					probs[i] = float32(1 / (1 + math.Exp(-float64(v))))
+				}
+				if d := relDiff(out.Cls, probs); d > relTol {
+					t.Errorf("scalar=%v: probabilities differ by %.3g", scalar, d)
+				}
+			}
+		})
+	}
+}

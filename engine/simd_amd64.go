@@ -1,0 +1,166 @@
+//go:build goexperiment.simd && amd64
+
+package engine
+
+import (
+	"simd/archsimd"
+	"unsafe"
+)
+
+// useSIMD selects the AVX-512 kernels (AVX-512 F, CD, BW, DQ and VL).
+var useSIMD = archsimd.X86.AVX512()
+
+// AVX-SSE transitions: Go's scalar floating-point code uses legacy SSE
+// instructions, which on some Intel CPUs pay a penalty after AVX code has
+// left the upper halves of the vector registers dirty; every pass ends
+// with clearUpper (VZEROUPPER).
+
+// clearUpper clears the upper halves of the vector registers.
+func clearUpper() { archsimd.ClearAVXUpperBits() }
+
+// simdTile runs the generated tile of mr pixels and nv vectors.
+func simdTile(a *tileArgs, mr, nv int) { simdTiles[nv][mr](a) }
+
+// vec loads 16 floats at p.
+func vec(p unsafe.Pointer) archsimd.Float32x16 {
+	return archsimd.LoadFloat32x16Array((*[16]float32)(p))
+}
+
+// act16 applies activation code act.
+func act16(y archsimd.Float32x16, act int) archsimd.Float32x16 {
+	if act == actNone {
+		return y
+	}
+	var zero archsimd.Float32x16
+	y = y.Max(zero)
+	if act == actReLU6 {
+		y = y.Min(archsimd.BroadcastFloat32x16(6))
+	}
+	return y
+}
+
+// addRowSIMD sets out = act(a + b); lengths are multiples of 16.
+func addRowSIMD(out, a, b []float32, act int) {
+	for i := 0; i+lanes <= len(out); i += lanes {
+		y := archsimd.LoadFloat32x16Array((*[16]float32)(a[i : i+lanes])).Add(archsimd.LoadFloat32x16Array((*[16]float32)(b[i : i+lanes])))
+		act16(y, act).StoreArray((*[16]float32)(out[i : i+lanes]))
+	}
+}
+
+// maxRowSIMD sets dst = max(dst, src); lengths are multiples of 16.
+func maxRowSIMD(dst, src []float32) {
+	for i := 0; i+lanes <= len(dst); i += lanes {
+		d := (*[16]float32)(dst[i : i+lanes])
+		archsimd.LoadFloat32x16Array(d).Max(archsimd.LoadFloat32x16Array((*[16]float32)(src[i : i+lanes]))).StoreArray(d)
+	}
+}
+
+// rowSumsSIMD adds the values and squares of each channel of row (pixels
+// of cp channels, cp a multiple of 16) to sum and sq.
+func rowSumsSIMD(row []float32, cp int, sum, sq []float64) {
+	var s, q [16]float32
+	base := unsafe.Pointer(unsafe.SliceData(row))
+	n := len(row) / cp
+	for cv := 0; cv < cp; cv += lanes {
+		var vs, vq archsimd.Float32x16
+		p := unsafe.Add(base, cv*4)
+		for range n {
+			x := vec(p)
+			vs = vs.Add(x)
+			vq = x.MulAdd(x, vq)
+			p = unsafe.Add(p, cp*4)
+		}
+		vs.StoreArray(&s)
+		vq.StoreArray(&q)
+		for j := range lanes {
+			sum[cv+j] += float64(s[j])
+			sq[cv+j] += float64(q[j])
+		}
+	}
+}
+
+// affineRowSIMD sets row = act(row*a + sh + res) per channel (cp a
+// multiple of 16; res may be nil).
+func affineRowSIMD(row []float32, cp int, a, sh, res []float32, act int) {
+	base := unsafe.Pointer(unsafe.SliceData(row))
+	pa, ps := unsafe.Pointer(unsafe.SliceData(a)), unsafe.Pointer(unsafe.SliceData(sh))
+	var pr unsafe.Pointer
+	if res != nil {
+		pr = unsafe.Pointer(unsafe.SliceData(res))
+	}
+	for i := 0; i < len(row); i += cp {
+		for cv := 0; cv < cp; cv += lanes {
+			p := unsafe.Add(base, (i+cv)*4)
+			y := vec(p).MulAdd(vec(unsafe.Add(pa, cv*4)), vec(unsafe.Add(ps, cv*4)))
+			if pr != nil {
+				y = y.Add(vec(unsafe.Add(pr, (i+cv)*4)))
+			}
+			act16(y, act).StoreArray((*[16]float32)(p))
+		}
+	}
+}
+
+// depthwiseRowSIMD computes one output row o (pixels of cp channels) from
+// x, the input at the first window's corner (rows rs floats apart).
+func depthwiseRowSIMD(o, x, w, bias []float32, k, stride, rs, cp, act int) {
+	po := unsafe.Pointer(unsafe.SliceData(o))
+	px := unsafe.Pointer(unsafe.SliceData(x))
+	pw := unsafe.Pointer(unsafe.SliceData(w))
+	pb := unsafe.Pointer(unsafe.SliceData(bias))
+	wo := len(o) / cp
+	_ = x[(k-1)*rs+((wo-1)*stride+k-1)*cp+cp-1] // the last value read
+	for cv := 0; cv < cp; cv += lanes {
+		b := vec(unsafe.Add(pb, cv*4))
+		for ox := range wo {
+			acc := b
+			xp := unsafe.Add(px, (ox*stride*cp+cv)*4)
+			wp := unsafe.Add(pw, cv*4)
+			for i := range k {
+				xr := unsafe.Add(xp, i*rs*4)
+				for j := range k {
+					acc = vec(unsafe.Add(xr, j*cp*4)).MulAdd(vec(wp), acc)
+					wp = unsafe.Add(wp, cp*4)
+				}
+			}
+			act16(acc, act).StoreArray((*[16]float32)(unsafe.Add(po, (ox*cp+cv)*4)))
+		}
+	}
+}
+
+// sigmoidSIMD turns the logits v into probabilities: 1/(1+exp(-x)) with a
+// polynomial exp (Cephes' expf: relative error about 1e-7).
+func sigmoidSIMD(v []float32) {
+	var (
+		hi    = archsimd.BroadcastFloat32x16(88.3762626647949)
+		lo    = archsimd.BroadcastFloat32x16(-88.3762626647949)
+		log2e = archsimd.BroadcastFloat32x16(1.44269504088896341)
+		c1    = archsimd.BroadcastFloat32x16(-0.693359375)
+		c2    = archsimd.BroadcastFloat32x16(2.12194440e-4)
+		p0    = archsimd.BroadcastFloat32x16(1.9875691500e-4)
+		p1    = archsimd.BroadcastFloat32x16(1.3981999507e-3)
+		p2    = archsimd.BroadcastFloat32x16(8.3334519073e-3)
+		p3    = archsimd.BroadcastFloat32x16(4.1665795894e-2)
+		p4    = archsimd.BroadcastFloat32x16(1.6666665459e-1)
+		p5    = archsimd.BroadcastFloat32x16(5.0000001201e-1)
+		one   = archsimd.BroadcastFloat32x16(1)
+	)
+	i := 0
+	for ; i+lanes <= len(v); i += lanes {
+		d := (*[16]float32)(v[i : i+lanes])
+		x := archsimd.LoadFloat32x16Array(d)
+		// exp(-x)
+		x = x.Neg().Min(hi).Max(lo)
+		n := x.Mul(log2e).RoundScaled(0)
+		r := n.MulAdd(c1, x)
+		r = n.MulAdd(c2, r)
+		p := p0.MulAdd(r, p1)
+		p = p.MulAdd(r, p2)
+		p = p.MulAdd(r, p3)
+		p = p.MulAdd(r, p4)
+		p = p.MulAdd(r, p5)
+		p = p.MulAdd(r.Mul(r), r).Add(one)
+		e := p.Scale(n)
+		one.Div(one.Add(e)).StoreArray(d)
+	}
+	sigmoidGo(v[i:])
+}
