@@ -41,7 +41,11 @@ type Figure struct {
 // r. The folder must exist. Text is escaped for each format: Markdown
 // punctuation is backslash-escaped and HTML special characters are turned into
 // entities, so names like "a<b>|c" show as written.
-func WriteReport(dir string, r Report) error {
+func WriteReport(dir string, r Report) error { return WriteReportAs(dir, "report", r) }
+
+// WriteReportAs is WriteReport with another file name: dir/base.md and
+// dir/base.html.
+func WriteReportAs(dir, base string, r Report) error {
 	figs := make([]Figure, len(r.Images))
 	for i, f := range r.Images {
 		p, err := relativeImagePath(dir, f.Path)
@@ -50,12 +54,12 @@ func WriteReport(dir string, r Report) error {
 		}
 		figs[i] = Figure{Title: f.Title, Path: p}
 	}
-	if err := atomicfile.Write(filepath.Join(dir, "report.md"), 0o644, func(w io.Writer) error {
+	if err := atomicfile.Write(filepath.Join(dir, base+".md"), 0o644, func(w io.Writer) error {
 		return writeMarkdown(w, r, figs)
 	}); err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(dir, "report.html"), 0o644, func(w io.Writer) error {
+	return atomicfile.Write(filepath.Join(dir, base+".html"), 0o644, func(w io.Writer) error {
 		return writeHTML(w, r, figs)
 	})
 }
