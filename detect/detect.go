@@ -8,19 +8,23 @@
 //	dets, err := d.Detect(ctx, img) // img is any image.Image
 //
 // Load reads the run's best checkpoint (weights/best.ckpt, else
-// weights/last.ckpt) and its configuration, creates the compute backend
-// (GoMLX's pure-Go backend: the heap reservation its SIMD kernels need, the
-// worker pool, its start-up message kept off standard output) and compiles
-// the network. Programs that load a model call Prepare first thing in main.
+// weights/last.ckpt) and its configuration and prepares the network. By
+// default it runs on the native engine (package engine: a plain-Go forward
+// pass over the trained weights, AVX-512 where the CPU has it), which needs
+// no compute backend. WithEngine("graph") runs the GoMLX graph instead: Load
+// then creates the compute backend (GoMLX's pure-Go backend: the heap
+// reservation its SIMD kernels need, the worker pool, its start-up message
+// kept off standard output) and compiles the network; programs that load a
+// model that way call Prepare first thing in main.
 //
 // # Concurrency
 //
 // A Detector is safe for concurrent use by any number of goroutines. Image
 // conversion, resizing and post-processing run in the calling goroutines;
-// the network runs on one compiled executable per batch size, and at most
-// WithConcurrency executions (default 1) run at a time: the backend already
-// spreads one execution over every core, so callers queue for it rather
-// than compete. Several images given to DetectBatch run as one batch (up
+// the network runs at most WithConcurrency executions (default 1) at a
+// time: each execution already spreads over every core, so callers queue
+// for it rather than compete (the graph engine compiles one executable per
+// batch size). Several images given to DetectBatch run as one batch (up
 // to MaxBatch images per execution), which is cheaper per image than one
 // call each; package serve batches concurrent HTTP requests that way.
 //
@@ -47,6 +51,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gomlx/compute"
 
 	"github.com/ghmdet/ghmdet/box"
 	"github.com/ghmdet/ghmdet/data/imageio"
@@ -136,12 +142,15 @@ type Info struct {
 	// wrote it.
 	Saved   time.Time `json:"saved"`
 	Version string    `json:"ghmdet_version,omitempty"`
+	// Engine runs the network: "native" or "graph".
+	Engine string `json:"engine"`
 }
 
 // Option configures Load.
 type Option func(*options)
 
 type options struct {
+	engine      string
 	backend     string
 	threads     int
 	score       *float64
@@ -150,13 +159,22 @@ type options struct {
 	concurrency int
 }
 
-// WithBackend sets the compute backend configuration, for example
-// "go:parallelism=8" (the default is $GHMDET_BACKEND, else
+// Engines lists the engines WithEngine accepts: "auto" (the default:
+// native), "native" (package engine) and "graph" (the GoMLX graph on the
+// compute backend, the reference the native engine is tested against).
+var Engines = []string{"auto", "native", "graph"}
+
+// WithEngine chooses the engine that runs the network (see Engines).
+func WithEngine(name string) Option { return func(o *options) { o.engine = name } }
+
+// WithBackend sets the compute backend configuration of the graph engine,
+// for example "go:parallelism=8" (the default is $GHMDET_BACKEND, else
 // "go:parallelism=-1": the pure-Go backend with an unlimited worker pool).
 func WithBackend(config string) Option { return func(o *options) { o.backend = config } }
 
-// WithThreads bounds the pure-Go backend's worker pool to n goroutines
-// (n >= 1); 0 keeps the backend configuration's setting.
+// WithThreads bounds the goroutines of one execution to n (n >= 1): the
+// native engine's, or the pure-Go backend's worker pool; 0 keeps the
+// default (GOMAXPROCS, or the backend configuration's setting).
 func WithThreads(n int) Option { return func(o *options) { o.threads = n } }
 
 // WithScoreThreshold sets the default lowest score returned, in 0..1 (the
@@ -210,6 +228,11 @@ func Load(runDir string, opts ...Option) (*Detector, error) {
 	if err != nil {
 		return nil, err
 	}
+	kind, err := inference.ParseEngine(o.engine)
+	if err != nil {
+		return nil, fmt.Errorf("detect: %w", err)
+	}
+	kind = kind.Resolve()
 	ck, err := inference.OpenCheckpoint(runDir)
 	if err != nil {
 		return nil, fmt.Errorf("detect: %w", err)
@@ -235,11 +258,13 @@ func Load(runDir string, opts ...Option) (*Detector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("detect: %w", err)
 	}
-	b, err := backend.New(bcfg)
-	if err != nil {
-		return nil, fmt.Errorf("detect: %w", err)
+	var b compute.Backend
+	if kind == inference.EngineGraph {
+		if b, err = backend.New(bcfg); err != nil {
+			return nil, fmt.Errorf("detect: %w", err)
+		}
 	}
-	pred, err := inference.NewPredictor(b, store, spec)
+	pred, err := inference.NewPredictorWith(b, store, spec, inference.PredictorOptions{Engine: kind, Threads: o.threads})
 	if err != nil {
 		return nil, fmt.Errorf("detect: %s: %w", ck.Path, err)
 	}
@@ -249,7 +274,7 @@ func Load(runDir string, opts ...Option) (*Detector, error) {
 		Checkpoint: ck.Path, Preset: spec.Preset, Backbone: spec.Model.Backbone,
 		Classes: names, InputWidth: spec.Model.InputWidth, InputHeight: spec.Model.InputHeight,
 		Step: ck.Meta.Step, Epoch: ck.Meta.Epoch, Seed: ck.Meta.Seed,
-		Saved: ck.Meta.Time, Version: ck.Meta.Ghmdet,
+		Saved: ck.Meta.Time, Version: ck.Meta.Ghmdet, Engine: string(pred.Engine()),
 	}
 	if v, err := strconv.ParseFloat(ck.Meta.Extra["best_ap"], 64); err == nil && v > 0 {
 		info.BestAP = v
@@ -490,9 +515,10 @@ func parallel(n int, f func(i int)) {
 	wg.Wait()
 }
 
-// Warmup compiles the executable of every batch size from 1 to MaxBatch,
-// which otherwise happens on the first call of each size; a server calls it
-// before it reports ready.
+// Warmup runs every batch size from 1 to MaxBatch once: the graph engine
+// compiles its executable of each size, which otherwise happens on the
+// first call of that size, and the native engine allocates its buffers; a
+// server calls it before it reports ready.
 func (d *Detector) Warmup(ctx context.Context) error {
 	w, h := d.InputSize()
 	for n := 1; n <= d.maxBatch; n++ {

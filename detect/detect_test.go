@@ -106,11 +106,15 @@ func TestDetectMatchesPredictor(t *testing.T) {
 	}
 	cfg.Test.ScoreThresh = 0
 	cfg.Test.MaxDetections = 15
-	pred, err := detector.NewPredictor(backend.MustNew(""), store, cfg)
+	// Load runs the native engine by default: the same computation.
+	pred, err := detector.NewPredictorWith(nil, store, cfg, detector.PredictOptions{Engine: detector.EngineNative})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pred.Close()
+	if got := d.Info().Engine; got != "native" {
+		t.Errorf("Info().Engine = %q, want native", got)
+	}
 	for i, img := range loadImages(t, run, 3) {
 		want, err := pred.Predict(imageio.FromImage(img))
 		if err != nil {
@@ -429,7 +433,7 @@ func TestLoadErrors(t *testing.T) {
 		{"batch 33", run.Dir, []detect.Option{detect.WithMaxBatch(33)}, "max batch 33"},
 		{"concurrency 0", run.Dir, []detect.Option{detect.WithConcurrency(0)}, "concurrency 0"},
 		{"backend not compiled", run.Dir, []detect.Option{detect.WithBackend("xla:cuda")}, `"xla" is not compiled into this program`},
-		{"bad backend option", run.Dir, []detect.Option{detect.WithBackend("go:bogus")}, `unknown configuration option "bogus"`},
+		{"bad backend option", run.Dir, []detect.Option{detect.WithEngine("graph"), detect.WithBackend("go:bogus")}, `unknown configuration option "bogus"`},
 		{"negative threads", run.Dir, []detect.Option{detect.WithThreads(-2)}, "threads -2"},
 	}
 	for _, c := range cases {
@@ -444,10 +448,13 @@ func TestLoadErrors(t *testing.T) {
 			}
 		})
 	}
-	// Threads set the pure-Go backend's worker pool.
-	d := load(t, detect.WithThreads(2))
-	if _, err := d.Detect(context.Background(), image.NewGray(image.Rect(0, 0, 32, 32))); err != nil {
-		t.Errorf("with 2 threads: %v", err)
+	// Threads set the native engine's goroutines, or the pure-Go
+	// backend's worker pool.
+	for _, eng := range []string{"native", "graph"} {
+		d := load(t, detect.WithThreads(2), detect.WithEngine(eng))
+		if _, err := d.Detect(context.Background(), image.NewGray(image.Rect(0, 0, 32, 32))); err != nil {
+			t.Errorf("%s engine with 2 threads: %v", eng, err)
+		}
 	}
 }
 
@@ -520,7 +527,7 @@ func TestLoadUsesWeightAverages(t *testing.T) {
 		t.Fatalf("the run kept no weight averages: %v, %v", ok, err)
 	}
 	predict := func(s *mlmodel.Store) []detector.Detection {
-		p, err := detector.NewPredictor(backend.MustNew(""), s, cfg)
+		p, err := detector.NewPredictorWith(nil, s, cfg, detector.PredictOptions{Engine: detector.EngineNative})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -547,5 +554,68 @@ func TestLoadUsesWeightAverages(t *testing.T) {
 	}
 	if same(predict(store)) {
 		t.Error("detections are those of the trained weights, not of their averages")
+	}
+}
+
+// bccdImages are the first n JPEGs of the BCCD dataset beside the
+// repository, or none (with a message) when it is absent.
+func bccdImages(t *testing.T, n int) []image.Image {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join("..", "..", "shared", "data", "bccd", "JPEGImages", "*.jpg"))
+	if len(files) == 0 {
+		t.Log("../shared/data/bccd/JPEGImages not found: the comparison on real images is skipped")
+		return nil
+	}
+	var imgs []image.Image
+	for _, f := range files[:min(n, len(files))] {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, _, err := detect.Decode(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs = append(imgs, img)
+	}
+	return imgs
+}
+
+// TestEnginesAgree checks that the native engine and the GoMLX graph give
+// the same detections (scores within 1e-4, boxes within 0.01 pixels; see
+// testrun.SameDetections) on the run's images and on real photographs
+// (BCCD), one at a time and in a batch, and that bad engine names are
+// refused.
+func TestEnginesAgree(t *testing.T) {
+	run := testrun.Tiny(t)
+	native := load(t, append(allDetections, detect.WithEngine("native"))...)
+	graph := load(t, append(allDetections, detect.WithEngine("graph"))...)
+	if native.Info().Engine != "native" || graph.Info().Engine != "graph" {
+		t.Fatalf("engines %q and %q", native.Info().Engine, graph.Info().Engine)
+	}
+	imgs := append(loadImages(t, run, 3), bccdImages(t, 4)...)
+	ctx := context.Background()
+	want, err := graph.DetectBatch(ctx, imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := native.DetectBatch(ctx, imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range imgs {
+		single, err := native.Detect(ctx, imgs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want[i]) == 0 {
+			t.Fatalf("image %d: no detections to compare", i)
+		}
+		if !testrun.SameDetections(got[i], want[i], 1e-4) || !testrun.SameDetections(single, want[i], 1e-4) {
+			t.Errorf("image %d: native %v (alone %v), graph %v", i, got[i], single, want[i])
+		}
+	}
+	if _, err := detect.Load(run.Dir, detect.WithEngine("gpu")); err == nil || !strings.Contains(err.Error(), `engine "gpu" unknown`) {
+		t.Errorf("engine gpu: error %v", err)
 	}
 }

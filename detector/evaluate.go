@@ -19,9 +19,15 @@ const EvalBatch = 4
 
 // PredictDataset runs the detector over every image of ds (in dataset
 // order, without augmentation) and returns the detections of each image,
-// indexed like ds.Images (nil for images that could not be read).
+// indexed like ds.Images (nil for images that could not be read). The
+// network runs as the GoMLX graph; PredictDatasetWith chooses the engine.
 func PredictDataset(backend compute.Backend, store *mlmodel.Store, cfg Config, ds *data.Dataset) ([][]Detection, error) {
-	pred, err := NewPredictor(backend, store, cfg)
+	return PredictDatasetWith(backend, store, cfg, ds, PredictOptions{Engine: EngineGraph})
+}
+
+// PredictDatasetWith is PredictDataset with the engine of opts.
+func PredictDatasetWith(backend compute.Backend, store *mlmodel.Store, cfg Config, ds *data.Dataset, opts PredictOptions) ([][]Detection, error) {
+	pred, err := NewPredictorWith(backend, store, cfg, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -75,11 +81,18 @@ func EvalDetections(ds *data.Dataset, dets [][]Detection) []eval.Detection {
 // The model's class k is scored as ds's class k: Evaluate checks that the
 // numbers of classes agree; comparing the names is the caller's choice (see
 // CheckClasses).
+// The network runs as the GoMLX graph (evaluation during training);
+// EvaluateWith chooses the engine.
 func Evaluate(backend compute.Backend, store *mlmodel.Store, cfg Config, ds *data.Dataset, detsPath string) (*eval.Result, [][]Detection, error) {
+	return EvaluateWith(backend, store, cfg, ds, detsPath, PredictOptions{Engine: EngineGraph})
+}
+
+// EvaluateWith is Evaluate with the engine of opts.
+func EvaluateWith(backend compute.Backend, store *mlmodel.Store, cfg Config, ds *data.Dataset, detsPath string, opts PredictOptions) (*eval.Result, [][]Detection, error) {
 	if err := CheckClasses(cfg, ds, true); err != nil {
 		return nil, nil, fmt.Errorf("evaluate on %s: %w", ds.Name, err)
 	}
-	dets, err := PredictDataset(backend, store, cfg, ds)
+	dets, err := PredictDatasetWith(backend, store, cfg, ds, opts)
 	if err != nil {
 		return nil, nil, err
 	}

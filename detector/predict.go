@@ -21,10 +21,29 @@ type Detection = inference.Detection
 // package detect).
 type Predictor = inference.Predictor
 
-// NewPredictor compiles the inference graph over the variables of store.
-// The store must hold the detector's variables (trained or loaded from a
-// checkpoint); later changes to them are not seen (make a new Predictor).
+// PredictOptions chooses the engine that runs the network (see
+// inference.PredictorOptions).
+type PredictOptions = inference.PredictorOptions
+
+// Engine names: EngineNative is the plain-Go engine (package engine),
+// EngineGraph the GoMLX graph, EngineAuto the native one.
+const (
+	EngineAuto   = inference.EngineAuto
+	EngineNative = inference.EngineNative
+	EngineGraph  = inference.EngineGraph
+)
+
+// NewPredictor compiles the inference graph over the variables of store
+// (the GoMLX graph engine). The store must hold the detector's variables
+// (trained or loaded from a checkpoint); later changes to them are not seen
+// (make a new Predictor).
 func NewPredictor(backend compute.Backend, store *mlmodel.Store, cfg Config) (*Predictor, error) {
+	return NewPredictorWith(backend, store, cfg, PredictOptions{Engine: EngineGraph})
+}
+
+// NewPredictorWith is NewPredictor with the engine of opts (the native
+// engine needs no backend: backend may be nil).
+func NewPredictorWith(backend compute.Backend, store *mlmodel.Store, cfg Config, opts PredictOptions) (*Predictor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -32,7 +51,7 @@ func NewPredictor(backend compute.Backend, store *mlmodel.Store, cfg Config) (*P
 	if err != nil {
 		return nil, err
 	}
-	return inference.NewPredictor(backend, store, spec)
+	return inference.NewPredictorWith(backend, store, spec, opts)
 }
 
 // inferenceSpec returns what running the model needs of the configuration,

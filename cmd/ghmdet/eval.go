@@ -7,20 +7,25 @@ import (
 	"io"
 	"strings"
 
+	"github.com/gomlx/compute"
 	"github.com/spf13/cobra"
 
 	"github.com/ghmdet/ghmdet/data"
 	"github.com/ghmdet/ghmdet/detector"
 	"github.com/ghmdet/ghmdet/eval"
 	"github.com/ghmdet/ghmdet/internal/backend"
+	"github.com/ghmdet/ghmdet/internal/inference"
 )
+
+// engineHelp describes the --engine flag of eval, predict and serve.
+const engineHelp = `engine that runs the network: "native" (plain Go, AVX-512 where the CPU has it) or "graph" (the GoMLX graph on --backend)`
 
 // evalOptions holds the flags of "ghmdet eval".
 type evalOptions struct {
 	gt, dets string
 	json     bool
 	// Model evaluation: a checkpoint or run directory, data and split.
-	model, data, split, format, images, out, backend string
+	model, data, split, format, images, out, backend, engine string
 	// byPosition maps the model's classes to the dataset's by position
 	// when their names differ.
 	byPosition bool
@@ -67,7 +72,8 @@ reference's order, -1 where undefined), "stat_names" and "per_category".`,
 	f.StringVar(&o.format, "format", "auto", "data format: auto, coco, voc or yolo")
 	f.StringVar(&o.images, "images", "", "image folder (COCO, VOC)")
 	f.StringVar(&o.out, "out", "detections.json", "where --model writes its detections (COCO results format)")
-	f.StringVar(&o.backend, "backend", "", "compute backend (default \"go\", or $GHMDET_BACKEND)")
+	f.StringVar(&o.backend, "backend", "", "compute backend of --engine graph (default \"go\", or $GHMDET_BACKEND)")
+	f.StringVar(&o.engine, "engine", "native", engineHelp)
 	f.BoolVar(&o.json, "json", false, `print one JSON object ("stats", "per_category") instead of text`)
 	f.BoolVar(&o.byPosition, mapByPositionFlag, false, mapByPositionHelp)
 	addMaxPixelsFlag(cmd)
@@ -137,11 +143,17 @@ func evalModel(cmd *cobra.Command, o *evalOptions) error {
 	if err := checkModelClasses(cmd, cfg, ds, o.model, o.data, o.byPosition); err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
-	b, err := backend.New(o.backend)
+	kind, err := inference.ParseEngine(o.engine)
 	if err != nil {
-		return err
+		return fmt.Errorf("eval: --engine: %w", err)
 	}
-	res, _, err := detector.Evaluate(b, store, cfg, ds, o.out)
+	var b compute.Backend
+	if kind.Resolve() == inference.EngineGraph {
+		if b, err = backend.New(o.backend); err != nil {
+			return err
+		}
+	}
+	res, _, err := detector.EvaluateWith(b, store, cfg, ds, o.out, detector.PredictOptions{Engine: kind})
 	if err != nil {
 		return err
 	}

@@ -118,7 +118,7 @@ func inside(dir, path string) bool {
 }
 
 func init() {
-	var modelPath, out, backendName string
+	var modelPath, out, backendName, engineName string
 	var minScore float64
 	cmd := &cobra.Command{
 		Use:   "predict --model CKPT|RUN_DIR [flags] IMAGE|DIR...",
@@ -145,7 +145,7 @@ extension (1_png.jpg), else a number (1_2.jpg).`,
 			if modelPath == "" {
 				return fmt.Errorf("--model is required (a checkpoint or a run directory)")
 			}
-			det, err := detect.Load(modelPath, detect.WithBackend(backendName), detect.WithScoreThreshold(minScore))
+			det, err := detect.Load(modelPath, detect.WithEngine(engineName), detect.WithBackend(backendName), detect.WithScoreThreshold(minScore))
 			if err != nil {
 				return err
 			}
@@ -208,7 +208,8 @@ extension (1_png.jpg), else a number (1_2.jpg).`,
 	fl := cmd.Flags()
 	fl.StringVar(&modelPath, "model", "", "checkpoint file or run directory (uses weights/best.ckpt, else last.ckpt)")
 	fl.StringVar(&out, "out", "predictions", "output folder")
-	fl.StringVar(&backendName, "backend", "", "compute backend (default \"go\", or $GHMDET_BACKEND)")
+	fl.StringVar(&backendName, "backend", "", "compute backend of --engine graph (default \"go\", or $GHMDET_BACKEND)")
+	fl.StringVar(&engineName, "engine", "native", engineHelp)
 	fl.Float64Var(&minScore, "score", 0.3, "lowest score written and drawn (0 to 1)")
 	addMaxPixelsFlag(cmd)
 	rootCmd.AddCommand(cmd)

@@ -18,7 +18,7 @@ import (
 
 // serveOptions holds the flags of "ghmdet serve".
 type serveOptions struct {
-	model, addr, backend, tokenFile, logFormat string
+	model, addr, backend, engine, tokenFile, logFormat string
 	threads, maxBatch, queue, maxDets          int
 	score                                      float64
 	maxBody                                    int64
@@ -68,8 +68,9 @@ Requests, for example with curl:
 	f := cmd.Flags()
 	f.StringVar(&o.model, "model", "", "checkpoint file or run directory (uses weights/best.ckpt, else last.ckpt)")
 	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; \":8080\" listens on every interface)")
-	f.StringVar(&o.backend, "backend", "", "compute backend (default \"go\", or $GHMDET_BACKEND)")
-	f.IntVar(&o.threads, "threads", 0, "worker goroutines of the pure-Go backend (0: the backend's setting)")
+	f.StringVar(&o.backend, "backend", "", "compute backend of --engine graph (default \"go\", or $GHMDET_BACKEND)")
+	f.StringVar(&o.engine, "engine", "native", engineHelp)
+	f.IntVar(&o.threads, "threads", 0, "goroutines of one network execution (0: GOMAXPROCS, or the graph backend's setting)")
 	f.Float64Var(&o.score, "score", 0, "default lowest score returned, 0 to 1 (when not given: the run's test.score_thresh)")
 	f.IntVar(&o.maxDets, "max-detections", 0, "default most detections per image, 0 for all (when not given: the run's test.max_detections)")
 	f.IntVar(&o.maxBatch, "max-batch", detect.DefaultMaxBatch, fmt.Sprintf("most images per batch, 1 (no batching) to %d", detect.MaxBatchLimit))
@@ -111,7 +112,7 @@ func runServe(cmd *cobra.Command, o *serveOptions) error {
 			return fmt.Errorf("--token-file %s is empty", o.tokenFile)
 		}
 	}
-	opts := []detect.Option{detect.WithBackend(o.backend), detect.WithThreads(o.threads), detect.WithMaxBatch(o.maxBatch)}
+	opts := []detect.Option{detect.WithEngine(o.engine), detect.WithBackend(o.backend), detect.WithThreads(o.threads), detect.WithMaxBatch(o.maxBatch)}
 	if cmd.Flags().Changed("score") {
 		opts = append(opts, detect.WithScoreThreshold(o.score))
 	}
