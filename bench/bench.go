@@ -1,14 +1,20 @@
 // Package bench measures ghmdet's training and inference speed and compares
 // it with PyTorch on the same architectures and sizes.
 //
-// Three benchmarks are defined (Names):
+// The benchmarks (Names):
 //
 //   - "r50-512": the reference architecture (ResNet-50 with frozen batch-norm
 //     and frozen stem and stage 1, FPN 256, heads 4 x 256, 80 classes,
-//     GHM-C + GHM-R, SGD with momentum) at 512 x 512, batch 1;
+//     GHM-C + GHM-R, SGD with momentum) at 512 x 512, batch 1: training
+//     step and inference on the GoMLX graph;
+//   - "r50-infer-native" and "r50-infer-graph": its inference alone, on the
+//     native engine (package engine) and on the GoMLX graph, each in a
+//     process that does nothing else (peak memory of inference alone);
 //   - "cpu": the demo's CPU preset (tiny group-norm backbone, FPN 64, heads
 //     2 x 64, 3 classes, GHM-C + GHM-R, AdamW) at its own input size and
 //     batch size (256 x 256, batch 4);
+//   - "cpu-infer-native" and "cpu-infer-graph": its inference alone, on
+//     each engine;
 //   - "ghmc-vs-focal": the GHM-C and the focal loss, forward and backward
 //     with respect to the logits, on 2 x 49,104 anchors x 80 classes (the
 //     anchors of two 512 x 512 images).
@@ -25,8 +31,10 @@
 // in-process runs reset the peak first where the kernel allows it.
 //
 // The PyTorch side is the script pytorch_bench.py (embedded in the package,
-// see RunPyTorch): it runs the same three benchmarks with Debian's
-// python3-torch and python3-torchvision and prints the same JSON schema.
+// see RunPyTorch): it runs the same benchmarks with Debian's python3-torch
+// and python3-torchvision and prints the same JSON schema; the
+// inference-only benchmarks are compared with its "r50-infer" and
+// "cpu-infer" (PyTorchName).
 package bench
 
 import (
@@ -53,7 +61,9 @@ const (
 )
 
 // Names returns the benchmark names in the order they run.
-func Names() []string { return []string{R50, CPU, GHMCvsFocal} }
+func Names() []string {
+	return []string{R50, R50InferNative, R50InferGraph, CPU, CPUInferNative, CPUInferGraph, GHMCvsFocal}
+}
 
 // Options configures a benchmark run.
 type Options struct {
@@ -102,6 +112,8 @@ type Result struct {
 	// Batch and Input (W x H) describe the detector benchmarks' inputs.
 	Batch int    `json:"batch,omitempty"`
 	Input string `json:"input,omitempty"`
+	// Engine ran the inference-only benchmarks: "native" or "graph".
+	Engine string `json:"engine,omitempty"`
 	// GHMCS and FocalS are the median times of one forward and backward
 	// pass of each loss; GHMCOverFocal their ratio; Size the problem
 	// (images x anchors x classes).
@@ -167,6 +179,8 @@ func Run(ctx context.Context, name string, opts Options) (Result, error) {
 		res, err = runCPU(ctx, opts)
 	case GHMCvsFocal:
 		res, err = runLoss(ctx, opts)
+	default:
+		res, err = runInfer(ctx, name, opts)
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("benchmark %s: %w", name, err)
@@ -278,6 +292,9 @@ func rows(r Result) []row {
 	}
 	if r.Input != "" {
 		out = append(out, row{key: "input", text: fmt.Sprintf("%s x %d", r.Input, r.Batch)})
+	}
+	if r.Engine != "" {
+		out = append(out, row{key: "engine", text: r.Engine})
 	}
 	if r.Size != "" {
 		out = append(out, row{key: "size", text: r.Size})

@@ -11,6 +11,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/ghmdet/ghmdet/model"
+	"github.com/ghmdet/ghmdet/nn"
 )
 
 // childEnv makes the test binary run one small benchmark and print its
@@ -36,10 +41,11 @@ func TestCheckNames(t *testing.T) {
 		want    []string
 		wantErr string
 	}{
-		{nil, []string{R50, CPU, GHMCvsFocal}, ""},
+		{nil, []string{R50, R50InferNative, R50InferGraph, CPU, CPUInferNative, CPUInferGraph, GHMCvsFocal}, ""},
 		{[]string{GHMCvsFocal, CPU}, []string{CPU, GHMCvsFocal}, ""},
 		{[]string{CPU, CPU}, []string{CPU}, ""},
-		{[]string{"cpu", "r50"}, nil, `unknown benchmark "r50" (allowed: r50-512, cpu, ghmc-vs-focal)`},
+		{[]string{CPUInferGraph, "cpu-infer-native"}, []string{CPUInferNative, CPUInferGraph}, ""},
+		{[]string{"cpu", "r50"}, nil, `unknown benchmark "r50" (allowed: r50-512, r50-infer-native, r50-infer-graph, cpu, cpu-infer-native, cpu-infer-graph, ghmc-vs-focal)`},
 		{[]string{""}, nil, "unknown benchmark"},
 	}
 	for _, tc := range tests {
@@ -331,5 +337,80 @@ func TestPyTorchRunner(t *testing.T) {
 	}
 	if _, err := py.Runner(Options{Runs: 1})(context.Background(), "nope"); err == nil || !strings.Contains(err.Error(), "unknown benchmark") {
 		t.Errorf("unknown name: %v", err)
+	}
+}
+
+// TestInferBenchmarks runs the inference-only benchmarks at the small size
+// on both engines and checks their results, the engine they report and the
+// PyTorch benchmark each is compared with.
+func TestInferBenchmarks(t *testing.T) {
+	cases := []struct {
+		name, engine, pytorch string
+	}{
+		{CPUInferNative, "native", "cpu-infer"},
+		{CPUInferGraph, "graph", "cpu-infer"},
+		{R50InferNative, "native", "r50-infer"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := Run(context.Background(), c.name, Options{Runs: 1, Warmup: 1, Small: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.InferS <= 0 || r.TrainStepS != 0 || r.Engine != c.engine || r.Input != "128x128" || len(r.Samples["infer"]) != 1 {
+				t.Errorf("result %+v", r)
+			}
+			if got := PyTorchName(c.name); got != c.pytorch {
+				t.Errorf("PyTorchName(%s) = %s, want %s", c.name, got, c.pytorch)
+			}
+		})
+	}
+	if got := PyTorchName(CPU); got != CPU {
+		t.Errorf("PyTorchName(cpu) = %s", got)
+	}
+}
+
+// TestInitialStore checks the initial weights of the inference benchmarks:
+// every variable of the network with its shape, the class prior in the
+// class biases and identity normalisations.
+func TestInitialStore(t *testing.T) {
+	cfg, err := CPUConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := InitialStore(cfg.Model, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arch := model.MustDescribe(cfg.Model)
+	want := model.VariableShapes(append(append(arch.Ops, arch.Head.Cls...), arch.Head.Box...))
+	if store.NumVariables() != len(want) {
+		t.Errorf("%d variables, want %d", store.NumVariables(), len(want))
+	}
+	value := func(path string) []float32 {
+		v := store.GetVariable("/detector/" + path)
+		if v == nil {
+			t.Fatalf("no variable %s", path)
+		}
+		d, err := tensors.CopyFlatData[float32](v.MustValue())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	prior := float32(nn.PriorBias(cfg.Model.PriorProb))
+	if b := value("head/cls/predict/biases"); b[0] != prior || b[len(b)-1] != prior {
+		t.Errorf("class biases %v, want %g", b[:3], prior)
+	}
+	if g := value("backbone/stem/bn1/gamma"); g[0] != 1 {
+		t.Errorf("gamma %v", g[:3])
+	}
+	w := value("backbone/stem/conv1/weights")
+	var sq float64
+	for _, v := range w {
+		sq += float64(v) * float64(v)
+	}
+	if std := math.Sqrt(sq / float64(len(w))); std < 0.05 || std > 0.2 {
+		t.Errorf("stem weights std %.3f, want about sqrt(2/(3*3*16)) = 0.118", std)
 	}
 }

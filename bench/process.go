@@ -163,10 +163,12 @@ func (p *PyTorch) Versions(ctx context.Context) (map[string]any, error) {
 }
 
 // Runner returns a RunFunc that runs one benchmark of the script in its own
-// Python process with opts' runs, warm-up and size.
+// Python process with opts' runs, warm-up and size: the script's
+// benchmark PyTorchName(name), reported under name.
 func (p *PyTorch) Runner(opts Options) RunFunc {
 	opts = opts.withDefaults()
-	return func(ctx context.Context, name string) (Result, error) {
+	return func(ctx context.Context, ghmdetName string) (Result, error) {
+		name := PyTorchName(ghmdetName)
 		args := []string{"--json", "--in-process", "--runs", strconv.Itoa(opts.Runs), "--warmup", strconv.Itoa(opts.Warmup)}
 		if opts.Small {
 			args = append(args, "--small")

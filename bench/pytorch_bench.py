@@ -25,6 +25,12 @@ Benchmarks (none named: r50-512, cpu, ghmc-vs-focal):
   ghmc-vs-focal  the mmdetection GHM-C loss (loop over 30 bins, momentum
                  0.75) against torchvision's sigmoid_focal_loss, forward and
                  backward, on 2 x 49,104 anchors x 80 classes.
+  r50-infer      r50-512's inference alone (no training step in the
+                 process: peak memory of inference); not run by default.
+                 ghmdet compares its r50-infer-native and r50-infer-graph
+                 with it.
+  cpu-infer      cpu's inference alone; not run by default (ghmdet's
+                 cpu-infer-native and cpu-infer-graph).
 
 Each measurement is the median of --runs timed runs after --warmup untimed
 ones. peak_rss_bytes is the process's peak resident memory (ru_maxrss): with
@@ -47,7 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 NAMES = ["r50-512", "cpu", "ghmc-vs-focal"]
-EXTRA_NAMES = ["r50-512-stock"]
+EXTRA_NAMES = ["r50-512-stock", "r50-infer", "cpu-infer"]
 GRAD_CLIP = 35.0
 
 
@@ -116,7 +122,7 @@ def r50_model(stock, size=512, num_classes=80):
                      detections_per_img=100)
 
 
-def bench_r50(args, stock=False):
+def bench_r50(args, stock=False, infer_only=False):
     size, batch = (128, 1) if args.small else (512, 1)
     torch.manual_seed(1)
     gen = torch.Generator().manual_seed(1)
@@ -140,10 +146,22 @@ def bench_r50(args, stock=False):
         with torch.no_grad():
             model(images)
 
-    return detector_result(args, train_step, infer, batch, size)
+    return detector_result(args, train_step, infer, batch, size, infer_only)
 
 
-def detector_result(args, train_step, infer, batch, size):
+def detector_result(args, train_step, infer, batch, size, infer_only=False):
+    """Times the training step (unless infer_only) and then the inference."""
+    if infer_only:
+        i_setup, t_infer = time_runs(infer, args.warmup, args.runs)
+        inf = median(t_infer)
+        return {
+            "infer_s": inf, "infer_images_per_s": batch / inf,
+            "batch": batch, "input": "%dx%d" % (size, size),
+            "peak_rss_bytes": peak_rss_bytes(),
+            "runs": args.runs, "warmup_runs": args.warmup,
+            "setup_s": i_setup,
+            "samples_s": {"infer": t_infer},
+        }
     t_setup, t_train = time_runs(train_step, args.warmup, args.runs)
     i_setup, t_infer = time_runs(infer, args.warmup, args.runs)
     tr, inf = median(t_train), median(t_infer)
@@ -383,7 +401,7 @@ def build_targets(anchors, gt_boxes, gt_labels, num_classes):
     return cls_t, cls_w, box_t, box_w
 
 
-def bench_cpu(args):
+def bench_cpu(args, infer_only=False):
     size, batch, k, group = (128, 2, 3, 2) if args.small else (256, 4, 3, 2)
     torch.manual_seed(1)
     gen = torch.Generator().manual_seed(1)
@@ -456,7 +474,7 @@ def bench_cpu(args):
                 detections.append((b[keep], s[keep], lab[keep]))
         return detections
 
-    return detector_result(args, train_step, infer, batch, size)
+    return detector_result(args, train_step, infer, batch, size, infer_only)
 
 
 # ---------------------------------------------------------------- losses
@@ -516,6 +534,8 @@ RUNNERS = {
     "r50-512-stock": lambda a: bench_r50(a, stock=True),
     "cpu": bench_cpu,
     "ghmc-vs-focal": bench_loss,
+    "r50-infer": lambda a: bench_r50(a, infer_only=True),
+    "cpu-infer": lambda a: bench_cpu(a, infer_only=True),
 }
 
 

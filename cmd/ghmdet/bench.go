@@ -32,15 +32,21 @@ func init() {
 		Short: "Measure training and inference speed (and compare with PyTorch)",
 		Long: `bench measures, after warm-up, the median of several runs of:
 
-  r50-512        the reference architecture (ResNet-50, FPN 256, heads 4 x 256,
-                 80 classes, GHM-C + GHM-R, SGD) at 512x512, batch 1: the
-                 training step (targets, forward, losses, backward, update)
-                 and inference (forward and post-processing);
-  cpu            the demo's CPU preset at its input size and batch size
-                 (256x256, batch 4): the same two measures, and training
-                 images per second;
-  ghmc-vs-focal  GHM-C against the focal loss, forward + backward, on
-                 2 x 49,104 anchors x 80 classes.
+  r50-512           the reference architecture (ResNet-50, FPN 256, heads
+                    4 x 256, 80 classes, GHM-C + GHM-R, SGD) at 512x512,
+                    batch 1: the training step (targets, forward, losses,
+                    backward, update) and inference (forward and
+                    post-processing) on the GoMLX graph;
+  r50-infer-native  its inference alone on the native engine (what predict,
+                    eval --model and serve run);
+  r50-infer-graph   its inference alone on the GoMLX graph;
+  cpu               the demo's CPU preset at its input size and batch size
+                    (256x256, batch 4): the same two measures, and training
+                    images per second;
+  cpu-infer-native  its inference alone on the native engine;
+  cpu-infer-graph   its inference alone on the GoMLX graph;
+  ghmc-vs-focal     GHM-C against the focal loss, forward + backward, on
+                    2 x 49,104 anchors x 80 classes.
 
 NAME selects benchmarks; none means all. The inputs are synthetic (normal
 pixel values, 4 random boxes per image). Each benchmark runs in a fresh
@@ -54,7 +60,9 @@ the runs and every timed sample.
 --compare also runs the same benchmarks in PyTorch (the embedded copy of
 bench/pytorch_bench.py, with --python, default Debian's /usr/bin/python3 with
 python3-torch and python3-torchvision), alternating the two sides benchmark
-by benchmark, and prints both with their ratios (ghmdet / PyTorch).
+by benchmark, and prints both with their ratios (ghmdet / PyTorch); the
+inference-only benchmarks are compared with PyTorch's inference alone
+(its r50-infer and cpu-infer).
 
 Timings depend on what else runs on the machine: the load average is
 printed with the results.
@@ -62,7 +70,8 @@ printed with the results.
 "ghmdet bench serve" measures the HTTP server (see its --help).`,
 		Example: `  ghmdet bench
   ghmdet bench --json cpu ghmc-vs-focal
-  ghmdet bench --compare --runs 7`,
+  ghmdet bench --compare --runs 7
+  ghmdet bench --compare --runs 7 cpu-infer-native r50-infer-native`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runBench(cmd, &o, args) },
 	}
 	f := cmd.Flags()

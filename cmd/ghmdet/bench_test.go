@@ -69,7 +69,7 @@ func TestBenchBadArguments(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"r50-512", "resnet"}, `unknown benchmark "resnet" (allowed: r50-512, cpu, ghmc-vs-focal)`},
+		{[]string{"r50-512", "resnet"}, `unknown benchmark "resnet" (allowed: r50-512, r50-infer-native, r50-infer-graph, cpu, cpu-infer-native, cpu-infer-graph, ghmc-vs-focal)`},
 		{[]string{"--runs", "0", "cpu"}, "--runs and --warmup must be >= 1"},
 		{[]string{"--child", "cpu", "ghmc-vs-focal"}, "--child runs exactly one benchmark"},
 	}
