@@ -9,6 +9,11 @@ import (
 
 // benchEngine prepares the engine of preset at h x w (randomised weights).
 func benchEngine(b *testing.B, preset string, classes, h, w int) (*Engine, []float32) {
+	return benchEngineOpts(b, preset, classes, h, w, Options{})
+}
+
+// benchEngineOpts is benchEngine with engine options.
+func benchEngineOpts(b *testing.B, preset string, classes, h, w int, opts Options) (*Engine, []float32) {
 	cfg, err := model.Preset(preset)
 	if err != nil {
 		b.Fatal(err)
@@ -34,7 +39,7 @@ func benchEngine(b *testing.B, preset string, classes, h, w int) (*Engine, []flo
 		}
 		return vars[name], s, nil
 	}
-	e, err := New(cfg, get, Options{})
+	e, err := New(cfg, get, opts)
 	if err != nil {
 		b.Fatal(err)
 	}

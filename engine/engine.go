@@ -61,6 +61,10 @@ type Options struct {
 	// Scalar forces the portable Go loops even where AVX-512 is available
 	// (tests and comparisons).
 	Scalar bool
+	// NoWinograd computes every convolution directly (tests and
+	// comparisons; by default 3x3 stride-1 convolutions of 32 or more input
+	// channels use Winograd F(2x2, 3x3)).
+	NoWinograd bool
 }
 
 // Engine runs one detector. It is safe for concurrent use: every call
@@ -96,7 +100,7 @@ func NewArch(arch model.Arch, get Weights, opts Options) (*Engine, error) {
 	e := &Engine{arch: arch, opts: opts, plans: map[[2]int]*plan{}, maxFree: 4}
 	e.layers = make([]layer, len(arch.Ops))
 	for i, op := range arch.Ops {
-		if err := e.layers[i].load(op, get); err != nil {
+		if err := e.layers[i].load(op, get, opts.NoWinograd); err != nil {
 			return nil, fmt.Errorf("engine: %w", err)
 		}
 	}
@@ -106,7 +110,7 @@ func NewArch(arch model.Arch, get Weights, opts Options) (*Engine, error) {
 	}{{arch.Head.Cls, &e.cls}, {arch.Head.Box, &e.box}} {
 		for _, op := range br.ops {
 			l := &layer{}
-			if err := l.load(op, get); err != nil {
+			if err := l.load(op, get, opts.NoWinograd); err != nil {
 				return nil, fmt.Errorf("engine: %w", err)
 			}
 			*br.dst = append(*br.dst, l)

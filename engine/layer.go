@@ -65,6 +65,10 @@ type layer struct {
 	gnGamma, gnBeta []float32
 	// Depthwise: weights [k*k][coutP].
 	dw []float32
+	// Winograd (3x3 stride-1 convolutions; w is then empty): transformed
+	// weights [16][blocks], winoStride floats per position.
+	wino       []float32
+	winoStride int
 }
 
 // splitBlocks divides nvec vectors into blocks of 2 (3 where one would be
@@ -105,12 +109,13 @@ func read(get Weights, name string, dims ...int) ([]float32, error) {
 	return d, nil
 }
 
-// load reads and prepares the weights of op.
-func (l *layer) load(op model.Op, get Weights) error {
+// load reads and prepares the weights of op (Winograd where eligible
+// unless noWinograd).
+func (l *layer) load(op model.Op, get Weights, noWinograd bool) error {
 	l.op = op
 	switch op.Kind {
 	case model.OpConv:
-		return l.loadConv(op, get)
+		return l.loadConv(op, get, noWinograd)
 	case model.OpDepthwise:
 		return l.loadDepthwise(op, get)
 	}
@@ -118,7 +123,7 @@ func (l *layer) load(op model.Op, get Weights) error {
 }
 
 // loadConv reads a convolution, folds its batch-norm and packs it.
-func (l *layer) loadConv(op model.Op, get Weights) error {
+func (l *layer) loadConv(op model.Op, get Weights, noWinograd bool) error {
 	k, cin, cout := op.Kernel, op.In, op.Out
 	w, err := read(get, op.Name+"/weights", k, k, cin, cout)
 	if err != nil {
@@ -184,7 +189,21 @@ func (l *layer) loadConv(op model.Op, get Weights) error {
 		l.bias[c] = float32(shift[c])
 	}
 	l.blocks = splitBlocks(l.coutP / lanes)
+	wf := make([]float64, len(w))
+	for i, v := range w {
+		wf[i] = float64(v) * scale[i%cout]
+	}
 	taps := k * k
+	if !noWinograd && winoEligible(k, op.Stride, cin) {
+		// Per position, blocks of cin x width like a 1x1 convolution.
+		size := 0
+		for i := range l.blocks {
+			l.blocks[i].woff = size
+			size += cin * l.blocks[i].nv * lanes
+		}
+		l.packWinograd(wf, cin, cout)
+		return nil
+	}
 	size := 0
 	for i := range l.blocks {
 		l.blocks[i].woff = size
@@ -196,10 +215,10 @@ func (l *layer) loadConv(op model.Op, get Weights) error {
 		for t := range taps {
 			for c := range cin {
 				dst := l.w[bl.woff+(t*cin+c)*width:][:width]
-				src := w[(t*cin+c)*cout:][:cout]
+				src := wf[(t*cin+c)*cout:][:cout]
 				for j := range dst {
 					if co := bl.v0*lanes + j; co < cout {
-						dst[j] = float32(float64(src[co]) * scale[co])
+						dst[j] = float32(src[co])
 					}
 				}
 			}

@@ -29,12 +29,13 @@ func (t *tensor) at(b, y, x int) int {
 
 // plan is the sequence of steps for one input size.
 type plan struct {
-	h, w       int
-	tensors    []tensor
-	steps      []step
-	anchors    int      // anchors per image over all levels
-	levelSizes [][2]int // [h, w] of P3..P7
-	gnScratch  int      // float64s of group-norm partial sums per image
+	h, w        int
+	tensors     []tensor
+	steps       []step
+	anchors     int      // anchors per image over all levels
+	levelSizes  [][2]int // [h, w] of P3..P7
+	gnScratch   int      // float64s of group-norm partial sums per image
+	winoScratch int      // floats of one Winograd task's buffers
 }
 
 // step is one pass over the workspace.
@@ -233,10 +234,23 @@ func (pl *planner) conv(l *layer, x, res, act int, dst *rawDest) int {
 		// Raw convolution (bias only), then the normalisation with the
 		// residual and the activation.
 		s.act = actNone
-		pl.p.steps = append(pl.p.steps, s, &gnStep{l: l, t: out, res: res, act: act})
+		pl.p.steps = append(pl.p.steps, pl.convOrWino(s), &gnStep{l: l, t: out, res: res, act: act})
 		return out
 	}
 	s.res = res
-	pl.p.steps = append(pl.p.steps, s)
+	pl.p.steps = append(pl.p.steps, pl.convOrWino(s))
 	return out
+}
+
+// convOrWino returns the Winograd step of s when its layer has
+// transformed weights, widening the input's border for the tiles that
+// reach past odd sizes; s itself otherwise.
+func (pl *planner) convOrWino(s *convStep) step {
+	if s.l.wino == nil {
+		return s
+	}
+	w := newWinoStep(s)
+	t := &pl.p.tensors[s.in]
+	t.bd = max(t.bd, 2*w.tilesH+2-s.padT-t.h, 2*w.tilesW+2-s.padL-t.w)
+	return w
 }

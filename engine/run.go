@@ -18,6 +18,22 @@ type workspace struct {
 	bufs     [][]float32 // per tensor, zeroed borders
 	gn       []float64   // group-norm partial sums
 	coef     []float32   // group-norm scale and shift per image and channel
+	zero     []float32   // zeros (a bias of nothing)
+	mu       sync.Mutex  // guards perWorker
+	perWork  [][]float32 // scratch of each worker
+}
+
+// scratch returns worker's scratch buffer of at least n floats.
+func (ws *workspace) scratch(worker, n int) []float32 {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	for len(ws.perWork) <= worker {
+		ws.perWork = append(ws.perWork, nil)
+	}
+	if cap(ws.perWork[worker]) < n+slack {
+		ws.perWork[worker] = make([]float32, n, n+slack)
+	}
+	return ws.perWork[worker][:n]
 }
 
 // newWorkspace allocates the buffers of p for b images.
@@ -32,6 +48,7 @@ func newWorkspace(p *plan, b int) *workspace {
 	}
 	ws.gn = make([]float64, b*p.gnScratch)
 	ws.coef = make([]float32, 2*b*maxCP+slack)
+	ws.zero = make([]float32, 3*lanes+slack)
 	return ws
 }
 
@@ -71,6 +88,34 @@ func (r *runner) parallel(n int, fn func(i int)) {
 		wg.Go(work)
 	}
 	work()
+	wg.Wait()
+}
+
+// parallelWorkers is parallel with the index of the goroutine (0 ..
+// r.threads-1) that runs each call.
+func (r *runner) parallelWorkers(n int, fn func(worker, i int)) {
+	t := min(r.threads, n)
+	if t <= 1 {
+		for i := range n {
+			fn(0, i)
+		}
+		return
+	}
+	var next atomic.Int64
+	work := func(worker int) {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= n {
+				return
+			}
+			fn(worker, i)
+		}
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < t; w++ {
+		wg.Go(func() { work(w) })
+	}
+	work(0)
 	wg.Wait()
 }
 

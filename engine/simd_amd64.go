@@ -164,3 +164,88 @@ func sigmoidSIMD(v []float32) {
 	}
 	sigmoidGo(v[i:])
 }
+
+// winoInputSIMD transforms the 4x4 patch at x (rows rs floats apart,
+// pixels cp apart) of the first cin channels (rounded up to 16) into v
+// (position xi at xi*stride): V = B^T d B. Written out so that the 16
+// vectors stay in registers.
+func winoInputSIMD(x []float32, rs, cp, cin int, v []float32, stride int) {
+	px := unsafe.Pointer(unsafe.SliceData(x))
+	pv := unsafe.Pointer(unsafe.SliceData(v))
+	_ = x[3*rs+3*cp+roundUp(cin)-1]
+	_ = v[15*stride+roundUp(cin)-1]
+	rb, cb, sb := uintptr(rs*4), uintptr(cp*4), uintptr(stride*4)
+	for c := 0; c < cin; c += lanes {
+		r0 := unsafe.Add(px, c*4)
+		r1 := unsafe.Add(r0, rb)
+		r2 := unsafe.Add(r1, rb)
+		r3 := unsafe.Add(r2, rb)
+		// Rows of B^T d, column j: t0 = d0 - d2, t1 = d1 + d2,
+		// t2 = d2 - d1, t3 = d1 - d3.
+		var t [4][4]archsimd.Float32x16
+		for j := uintptr(0); j < 4; j++ {
+			d0, d1 := vec(unsafe.Add(r0, j*cb)), vec(unsafe.Add(r1, j*cb))
+			d2, d3 := vec(unsafe.Add(r2, j*cb)), vec(unsafe.Add(r3, j*cb))
+			t[0][j] = d0.Sub(d2)
+			t[1][j] = d1.Add(d2)
+			t[2][j] = d2.Sub(d1)
+			t[3][j] = d1.Sub(d3)
+		}
+		o := unsafe.Add(pv, c*4)
+		for i := range 4 {
+			a, b, cc, d := t[i][0], t[i][1], t[i][2], t[i][3]
+			a.Sub(cc).StoreArray((*[16]float32)(o))
+			b.Add(cc).StoreArray((*[16]float32)(unsafe.Add(o, sb)))
+			cc.Sub(b).StoreArray((*[16]float32)(unsafe.Add(o, 2*sb)))
+			b.Sub(d).StoreArray((*[16]float32)(unsafe.Add(o, 3*sb)))
+			o = unsafe.Add(o, 4*sb)
+		}
+	}
+}
+
+// winoOutputSIMD is the output transform of one tile: Y = A^T m A, plus
+// bias and residual, activated.
+func winoOutputSIMD(o *winoOut, withRes bool) {
+	pm := unsafe.Pointer(unsafe.SliceData(o.m))
+	pb := unsafe.Pointer(unsafe.SliceData(o.bias))
+	_ = o.m[15*o.mStride+o.cp-1]
+	ms := uintptr(o.mStride * 4)
+	for c := 0; c < o.width; c += lanes {
+		// Columns of A^T m: s0 = m0 + m1 + m2, s1 = m1 - m2 - m3 (rows
+		// of m are positions xi = 4i+j).
+		p := unsafe.Add(pm, c*4)
+		var s0, s1 [4]archsimd.Float32x16
+		for j := uintptr(0); j < 4; j++ {
+			m0, m1 := vec(unsafe.Add(p, j*ms)), vec(unsafe.Add(p, (4+j)*ms))
+			m2, m3 := vec(unsafe.Add(p, (8+j)*ms)), vec(unsafe.Add(p, (12+j)*ms))
+			s0[j] = m0.Add(m1).Add(m2)
+			s1[j] = m1.Sub(m2).Sub(m3)
+		}
+		bias := vec(unsafe.Add(pb, c*4))
+		y00 := s0[0].Add(s0[1]).Add(s0[2]).Add(bias)
+		y01 := s0[1].Sub(s0[2]).Sub(s0[3]).Add(bias)
+		y10 := s1[0].Add(s1[1]).Add(s1[2]).Add(bias)
+		y11 := s1[1].Sub(s1[2]).Sub(s1[3]).Add(bias)
+		mask := archsimd.Mask32x16FromBits(0xffff)
+		if left := o.width - c; left < lanes {
+			mask = archsimd.Mask32x16FromBits(uint16(1)<<left - 1)
+		}
+		off := uintptr(c * 4)
+		store := func(v archsimd.Float32x16, k int) {
+			if withRes {
+				v = v.Add(vec(unsafe.Add(o.res[k], off)))
+			}
+			act16(v, o.act).StoreArrayMasked((*[16]float32)(unsafe.Add(o.out[k], off)), mask)
+		}
+		store(y00, 0)
+		if o.nx > 1 {
+			store(y01, 1)
+		}
+		if o.ny > 1 {
+			store(y10, 2)
+			if o.nx > 1 {
+				store(y11, 3)
+			}
+		}
+	}
+}

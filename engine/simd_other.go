@@ -25,3 +25,7 @@ func depthwiseRowSIMD(o, x, w, bias []float32, k, stride, rs, cp, act int) {
 	depthwiseRowGo(o, x, w, bias, k, stride, rs, cp, act)
 }
 func sigmoidSIMD(v []float32) { sigmoidGo(v) }
+func winoInputSIMD(x []float32, rs, cp, cin int, v []float32, stride int) {
+	winoInputGo(x, rs, cp, cin, v, stride)
+}
+func winoOutputSIMD(o *winoOut, withRes bool) { winoOutputGo(o, withRes) }
