@@ -160,10 +160,22 @@ func (e *Engine) Forward(images []float32, b, h, w int, sigmoid bool, out *Outpu
 	out.LevelSizes = append(out.LevelSizes[:0], p.levelSizes...)
 	out.Cls = grow(out.Cls, b*p.anchors*k)
 	out.Box = grow(out.Box, b*p.anchors*4)
-	r := runner{e: e, p: p, ws: ws, b: b, threads: e.threads(), simd: e.SIMD(), cls: out.Cls, box: out.Box}
-	r.loadImages(images)
-	for _, s := range p.steps {
-		s.run(&r)
+	threads := e.threads()
+	r := runner{e: e, p: p, ws: ws, b: b, threads: threads, simd: e.SIMD(), cls: out.Cls, box: out.Box}
+	if threads > 1 && b%threads == 0 {
+		// As many equal groups of images as goroutines: each runs its
+		// images through the whole network, with no synchronisation
+		// between layers.
+		per := b / threads
+		var wg sync.WaitGroup
+		for g := range threads {
+			gr := r
+			gr.b0, gr.b, gr.threads, gr.worker0 = g*per, per, 1, g
+			wg.Go(func() { gr.forward(images) })
+		}
+		wg.Wait()
+	} else {
+		r.forward(images)
 	}
 	if sigmoid {
 		r.sigmoid(out.Cls[:b*p.anchors*k])

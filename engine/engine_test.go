@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -202,5 +204,58 @@ func TestMatchesGraph(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestThreadsAndBatches checks that the results do not depend on how the
+// work is split: 1, 2 or 3 goroutines (rows of each layer shared, or whole
+// images per goroutine), and each image alone or in a batch, give the same
+// bits; and that a workspace is reused across calls.
+func TestThreadsAndBatches(t *testing.T) {
+	cfg, err := model.Preset("mobilenet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HeadConvs = 1
+	const b, h, w = 4, 64, 48
+	rng := rand.New(rand.NewPCG(3, 4))
+	images := make([]float32, b*h*w*3)
+	for i := range images {
+		images[i] = float32(rng.NormFloat64())
+	}
+	_, _, store := reference(t, cfg, images[:h*w*3], 1, h, w)
+	var want Output
+	for _, threads := range []int{1, 2, 3} {
+		e, err := New(cfg, storeWeights(store), Options{Threads: threads})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out Output
+		if err := e.Forward(images, b, h, w, true, &out); err != nil {
+			t.Fatal(err)
+		}
+		if threads == 1 {
+			want = out
+			continue
+		}
+		if !slices.Equal(out.Cls, want.Cls) || !slices.Equal(out.Box, want.Box) {
+			t.Errorf("%d goroutines: outputs differ from one goroutine's", threads)
+		}
+		for i := range b {
+			var one Output
+			if err := e.Forward(images[i*h*w*3:(i+1)*h*w*3], 1, h, w, true, &one); err != nil {
+				t.Fatal(err)
+			}
+			n := len(one.Cls)
+			if !slices.Equal(one.Cls, want.Cls[i*n:(i+1)*n]) || !slices.Equal(one.Box, want.Box[i*len(one.Box):(i+1)*len(one.Box)]) {
+				t.Errorf("%d goroutines: image %d alone differs from the batch", threads, i)
+			}
+		}
+		if len(e.free) != 1 || e.free[0].capacity != b {
+			t.Errorf("%d workspaces kept after the calls, want the one of %d images", len(e.free), b)
+		}
+	}
+	if err := (&Engine{}).Forward(images[:10], 1, h, w, false, &Output{}); !errors.Is(err, ErrInput) {
+		t.Errorf("Forward of 10 floats: %v", err)
 	}
 }

@@ -57,8 +57,9 @@ type runner struct {
 	e        *Engine
 	p        *plan
 	ws       *workspace
-	b        int
+	b0, b    int // images b0 .. b0+b-1 of the batch
 	threads  int
+	worker0  int // index of the runner's first worker (scratch buffers)
 	simd     bool
 	cls, box []float32
 }
@@ -91,13 +92,21 @@ func (r *runner) parallel(n int, fn func(i int)) {
 	wg.Wait()
 }
 
+// forward runs every step on the runner's images.
+func (r *runner) forward(images []float32) {
+	r.loadImages(images)
+	for _, s := range r.p.steps {
+		s.run(r)
+	}
+}
+
 // parallelWorkers is parallel with the index of the goroutine (0 ..
 // r.threads-1) that runs each call.
 func (r *runner) parallelWorkers(n int, fn func(worker, i int)) {
 	t := min(r.threads, n)
 	if t <= 1 {
 		for i := range n {
-			fn(0, i)
+			fn(r.worker0, i)
 		}
 		return
 	}
@@ -108,7 +117,7 @@ func (r *runner) parallelWorkers(n int, fn func(worker, i int)) {
 			if i >= n {
 				return
 			}
-			fn(worker, i)
+			fn(r.worker0+worker, i)
 		}
 	}
 	var wg sync.WaitGroup
@@ -125,8 +134,8 @@ func (r *runner) loadImages(images []float32) {
 	buf := r.ws.bufs[0]
 	row := t.w * 3
 	r.parallel(r.b*t.h, func(i int) {
-		b, y := i/t.h, i%t.h
-		copy(buf[t.at(b, y, 0):][:row], images[i*row:][:row])
+		b, y := r.b0+i/t.h, i%t.h
+		copy(buf[t.at(b, y, 0):][:row], images[(b*t.h+y)*row:][:row])
 	})
 }
 
@@ -193,7 +202,7 @@ func (s *convStep) run(r *runner) {
 			}
 		}
 	}
-	r.parallel(r.b*s.ho, func(i int) { s.row(r, i/s.ho, i%s.ho) })
+	r.parallel(r.b*s.ho, func(i int) { s.row(r, r.b0+i/s.ho, i%s.ho) })
 }
 
 // row computes output row oy of image b.
@@ -325,8 +334,9 @@ func (s *gnStep) run(r *runner) {
 	part := r.ws.gn
 	chunks := min(gnChunks, t.h)
 	r.parallel(r.b*chunks, func(i int) {
-		b, ch := i/chunks, i%chunks
-		sums := part[i*2*cp : (i+1)*2*cp]
+		b, ch := r.b0+i/chunks, i%chunks
+		j := b*chunks + ch
+		sums := part[j*2*cp : (j+1)*2*cp]
 		clear(sums)
 		for y := ch * t.h / chunks; y < (ch+1)*t.h/chunks; y++ {
 			row := buf[t.at(b, y, 0):][:t.w*cp]
@@ -340,7 +350,7 @@ func (s *gnStep) run(r *runner) {
 	l := s.l
 	groups, per := l.gnGroups, l.cout/l.gnGroups
 	n := float64(t.h * t.w * per)
-	for b := range r.b {
+	for b := r.b0; b < r.b0+r.b; b++ {
 		a := r.ws.coef[2*b*cp : (2*b+1)*cp]
 		sh := r.ws.coef[(2*b+1)*cp : (2*b+2)*cp]
 		for g := range groups {
@@ -370,7 +380,7 @@ func (s *gnStep) run(r *runner) {
 		rt = &r.p.tensors[s.res]
 	}
 	r.parallel(r.b*t.h, func(i int) {
-		b, y := i/t.h, i%t.h
+		b, y := r.b0+i/t.h, i%t.h
 		row := buf[t.at(b, y, 0):][:t.w*cp]
 		a := r.ws.coef[2*b*cp : (2*b+1)*cp]
 		sh := r.ws.coef[(2*b+1)*cp : (2*b+2)*cp]
@@ -432,7 +442,7 @@ func (s *eltStep) run(r *runner) {
 	to, ta := &r.p.tensors[s.out], &r.p.tensors[s.a]
 	cp := to.cp
 	r.parallel(r.b*to.h, func(i int) {
-		b, y := i/to.h, i%to.h
+		b, y := r.b0+i/to.h, i%to.h
 		out := r.ws.bufs[s.out][to.at(b, y, 0):][:to.w*cp]
 		a := r.ws.bufs[s.a][ta.at(b, y, 0):][:to.w*cp]
 		switch s.kind {
@@ -485,7 +495,7 @@ type dwStep struct {
 // run computes every output row.
 func (s *dwStep) run(r *runner) {
 	r.parallel(r.b*s.ho, func(i int) {
-		b, oy := i/s.ho, i%s.ho
+		b, oy := r.b0+i/s.ho, i%s.ho
 		in, out := &r.p.tensors[s.in], &r.p.tensors[s.out]
 		k, stride := s.l.op.Kernel, s.l.op.Stride
 		x := r.ws.bufs[s.in][in.at(b, oy*stride-s.padT, -s.padL):]
@@ -535,7 +545,7 @@ func (s *poolStep) run(r *runner) {
 	in, out := &r.p.tensors[s.in], &r.p.tensors[s.out]
 	cp := out.cp
 	r.parallel(r.b*s.ho, func(i int) {
-		b, oy := i/s.ho, i%s.ho
+		b, oy := r.b0+i/s.ho, i%s.ho
 		y0 := oy*s.stride - s.padT
 		for ox := range s.wo {
 			x0 := ox*s.stride - s.padL

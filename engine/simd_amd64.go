@@ -144,9 +144,7 @@ func sigmoidSIMD(v []float32) {
 		p5    = archsimd.BroadcastFloat32x16(5.0000001201e-1)
 		one   = archsimd.BroadcastFloat32x16(1)
 	)
-	i := 0
-	for ; i+lanes <= len(v); i += lanes {
-		d := (*[16]float32)(v[i : i+lanes])
+	one16 := func(d *[16]float32) {
 		x := archsimd.LoadFloat32x16Array(d)
 		// exp(-x)
 		x = x.Neg().Min(hi).Max(lo)
@@ -162,7 +160,18 @@ func sigmoidSIMD(v []float32) {
 		e := p.Scale(n)
 		one.Div(one.Add(e)).StoreArray(d)
 	}
-	sigmoidGo(v[i:])
+	i := 0
+	for ; i+lanes <= len(v); i += lanes {
+		one16((*[16]float32)(v[i : i+lanes]))
+	}
+	if i < len(v) {
+		// The same arithmetic for the tail, so that a value does not
+		// depend on where it lies in v.
+		var t [16]float32
+		n := copy(t[:], v[i:])
+		one16(&t)
+		copy(v[i:], t[:n])
+	}
 }
 
 // winoInputSIMD transforms the 4x4 patch at x (rows rs floats apart,

@@ -104,7 +104,7 @@ func (s *winoStep) run(r *runner) {
 	need := s.scratch()
 	r.parallelWorkers(r.b*bands, func(worker, i int) {
 		buf := r.ws.scratch(worker, need)
-		s.runBand(r, buf, i/bands, (i%bands)*s.band)
+		s.runBand(r, buf, r.b0+i/bands, (i%bands)*s.band)
 	})
 }
 
