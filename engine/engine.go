@@ -44,10 +44,15 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 
 	"github.com/ghmdet/ghmdet/model"
 )
+
+// loadGCPercent is the garbage collector's target while New prepares the
+// weights (see NewArch).
+const loadGCPercent = 10
 
 // Weights returns the value of the variable at path name (relative to the
 // model scope, e.g. "backbone/stem/conv1/weights") and its dimensions.
@@ -93,10 +98,19 @@ func New(cfg model.Config, get Weights, opts Options) (*Engine, error) {
 }
 
 // NewArch is New for a layer list.
+//
+// While it prepares the weights, the garbage collector runs more often
+// (debug.SetGCPercent(loadGCPercent), restored after): the copies and
+// float64 intermediates of each layer are garbage as soon as the layer is
+// packed, and with the default setting they would pile up to the size of
+// the model before being collected, raising the process's peak memory.
+// Freed memory is returned to the system at the end.
 func NewArch(arch model.Arch, get Weights, opts Options) (*Engine, error) {
 	if opts.Threads < 0 {
 		return nil, fmt.Errorf("engine: threads %d: must be >= 0", opts.Threads)
 	}
+	defer debug.FreeOSMemory()
+	defer debug.SetGCPercent(debug.SetGCPercent(loadGCPercent))
 	e := &Engine{arch: arch, opts: opts, plans: map[[2]int]*plan{}, maxFree: 4}
 	e.layers = make([]layer, len(arch.Ops))
 	for i, op := range arch.Ops {

@@ -254,6 +254,9 @@ func TestThreadsAndBatches(t *testing.T) {
 		if len(e.free) != 1 || e.free[0].capacity != b {
 			t.Errorf("%d workspaces kept after the calls, want the one of %d images", len(e.free), b)
 		}
+		if p := e.plans[[2]int{h, w}]; len(p.slotSize)*3 > len(p.tensors) {
+			t.Errorf("%d buffers for %d tensors: they are not shared", len(p.slotSize), len(p.tensors))
+		}
 	}
 	if err := (&Engine{}).Forward(images[:10], 1, h, w, false, &Output{}); !errors.Is(err, ErrInput) {
 		t.Errorf("Forward of 10 floats: %v", err)

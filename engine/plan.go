@@ -13,6 +13,10 @@ import (
 type tensor struct {
 	h, w, c, cp int
 	bd          int
+	// stride is the number of floats between images: those of its slot
+	// (see assignSlots), so that the images of tensors sharing a slot
+	// never overlap (groups of images run their layers unsynchronised).
+	stride int
 }
 
 // img is the number of floats of one image.
@@ -24,23 +28,31 @@ func (t *tensor) rowStride() int { return (t.w + 2*t.bd) * t.cp }
 // at is the index of pixel (y, x) of image b (y and x may reach into the
 // border).
 func (t *tensor) at(b, y, x int) int {
-	return b*t.img() + ((y+t.bd)*(t.w+2*t.bd)+x+t.bd)*t.cp
+	return b*t.stride + ((y+t.bd)*(t.w+2*t.bd)+x+t.bd)*t.cp
 }
 
 // plan is the sequence of steps for one input size.
 type plan struct {
-	h, w        int
-	tensors     []tensor
-	steps       []step
-	anchors     int      // anchors per image over all levels
-	levelSizes  [][2]int // [h, w] of P3..P7
-	gnScratch   int      // float64s of group-norm partial sums per image
-	winoScratch int      // floats of one Winograd task's buffers
+	h, w       int
+	tensors    []tensor
+	steps      []step
+	anchors    int      // anchors per image over all levels
+	levelSizes [][2]int // [h, w] of P3..P7
+	gnScratch  int      // float64s of group-norm partial sums per image
+	// Memory (see assignSlots): the slot of each tensor, the floats per
+	// image of each slot, the tensors each step writes first into a slot
+	// that held another.
+	slotOf   []int
+	slotSize []int
+	fresh    [][]int
+	fresh0   bool // the images' tensor has a border to clear
 }
 
 // step is one pass over the workspace.
 type step interface {
 	run(r *runner)
+	// io lists the tensors the step reads and writes.
+	io() (reads, writes []int)
 }
 
 // planner builds a plan.
@@ -205,6 +217,7 @@ func newPlan(e *Engine, h, w int) (*plan, error) {
 	for _, t := range p.tensors {
 		p.gnScratch = max(p.gnScratch, 2*t.cp*gnChunks)
 	}
+	p.assignSlots()
 	return p, nil
 }
 

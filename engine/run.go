@@ -39,11 +39,14 @@ func (ws *workspace) scratch(worker, n int) []float32 {
 // newWorkspace allocates the buffers of p for b images.
 func newWorkspace(p *plan, b int) *workspace {
 	ws := &workspace{p: p, capacity: b}
+	slots := make([][]float32, len(p.slotSize))
+	for i, size := range p.slotSize {
+		slots[i] = make([]float32, b*size, b*size+slack)
+	}
 	ws.bufs = make([][]float32, len(p.tensors))
 	maxCP := 0
 	for i, t := range p.tensors {
-		n := b * t.img()
-		ws.bufs[i] = make([]float32, n, n+slack)
+		ws.bufs[i] = slots[p.slotOf[i]]
 		maxCP = max(maxCP, t.cp)
 	}
 	ws.gn = make([]float64, b*p.gnScratch)
@@ -95,7 +98,10 @@ func (r *runner) parallel(n int, fn func(i int)) {
 // forward runs every step on the runner's images.
 func (r *runner) forward(images []float32) {
 	r.loadImages(images)
-	for _, s := range r.p.steps {
+	for i, s := range r.p.steps {
+		for _, t := range r.p.fresh[i] {
+			clearBorder(&r.p.tensors[t], r.ws.bufs[t], r.b0, r.b)
+		}
 		s.run(r)
 	}
 }
@@ -132,6 +138,9 @@ func (r *runner) parallelWorkers(n int, fn func(worker, i int)) {
 func (r *runner) loadImages(images []float32) {
 	t := &r.p.tensors[0]
 	buf := r.ws.bufs[0]
+	if r.p.fresh0 {
+		clearBorder(t, buf, r.b0, r.b)
+	}
 	row := t.w * 3
 	r.parallel(r.b*t.h, func(i int) {
 		b, y := r.b0+i/t.h, i%t.h
