@@ -218,6 +218,11 @@ func newPlan(e *Engine, h, w int) (*plan, error) {
 		p.gnScratch = max(p.gnScratch, 2*t.cp*gnChunks)
 	}
 	p.assignSlots()
+	for _, s := range p.steps {
+		if c, ok := s.(*convStep); ok {
+			c.prepare(p)
+		}
+	}
 	return p, nil
 }
 

@@ -200,17 +200,20 @@ type tileArgs struct {
 	mask uint16 // lanes of the block's last vector that are stored
 }
 
-// run computes every output row.
-func (s *convStep) run(r *runner) {
-	if s.offs == nil {
-		in := &r.p.tensors[s.in]
-		k := s.l.op.Kernel
-		for i := range k {
-			for j := range k {
-				s.offs = append(s.offs, uintptr((i*in.rowStride()+j*in.cp)*4))
-			}
+// prepare computes the tap offsets once the input's border is known.
+func (s *convStep) prepare(p *plan) {
+	in := &p.tensors[s.in]
+	k := s.l.op.Kernel
+	s.offs = s.offs[:0]
+	for i := range k {
+		for j := range k {
+			s.offs = append(s.offs, uintptr((i*in.rowStride()+j*in.cp)*4))
 		}
 	}
+}
+
+// run computes every output row.
+func (s *convStep) run(r *runner) {
 	r.parallel(r.b*s.ho, func(i int) { s.row(r, r.b0+i/s.ho, i%s.ho) })
 }
 
