@@ -68,8 +68,12 @@ type Options struct {
 	Scalar bool
 	// NoWinograd computes every convolution directly (tests and
 	// comparisons; by default 3x3 stride-1 convolutions of 32 or more input
-	// channels use Winograd F(2x2, 3x3)).
+	// channels use Winograd: F(4x4, 3x3) from 128 input channels,
+	// F(2x2, 3x3) below).
 	NoWinograd bool
+	// WinogradF2 uses F(2x2, 3x3) where F(4x4, 3x3) would serve (tests and
+	// comparisons).
+	WinogradF2 bool
 }
 
 // Engine runs one detector. It is safe for concurrent use: every call
@@ -114,7 +118,7 @@ func NewArch(arch model.Arch, get Weights, opts Options) (*Engine, error) {
 	e := &Engine{arch: arch, opts: opts, plans: map[[2]int]*plan{}, maxFree: 4}
 	e.layers = make([]layer, len(arch.Ops))
 	for i, op := range arch.Ops {
-		if err := e.layers[i].load(op, get, opts.NoWinograd); err != nil {
+		if err := e.layers[i].load(op, get, opts); err != nil {
 			return nil, fmt.Errorf("engine: %w", err)
 		}
 	}
@@ -124,7 +128,7 @@ func NewArch(arch model.Arch, get Weights, opts Options) (*Engine, error) {
 	}{{arch.Head.Cls, &e.cls}, {arch.Head.Box, &e.box}} {
 		for _, op := range br.ops {
 			l := &layer{}
-			if err := l.load(op, get, opts.NoWinograd); err != nil {
+			if err := l.load(op, get, opts); err != nil {
 				return nil, fmt.Errorf("engine: %w", err)
 			}
 			*br.dst = append(*br.dst, l)

@@ -151,7 +151,8 @@ func testConfigs(t *testing.T) []struct {
 }
 
 // TestMatchesGraph compares the engine's outputs (AVX-512 where available,
-// the portable loops, and direct convolutions in place of Winograd) with
+// the portable loops, direct convolutions in place of Winograd, F(2x2, 3x3)
+// in place of F(4x4, 3x3)) with
 // the GoMLX graph's on every backbone, norm and head option, at input sizes
 // that are not multiples of the strides too: max |difference| / max |graph
 // output| <= relTol for the class logits, the class probabilities and the
@@ -165,7 +166,7 @@ func TestMatchesGraph(t *testing.T) {
 				images[i] = float32(rng.NormFloat64())
 			}
 			cls, box, store := reference(t, c.cfg, images, c.b, c.h, c.w)
-			for _, o := range []Options{{}, {Scalar: true}, {NoWinograd: true}} {
+			for _, o := range []Options{{}, {Scalar: true}, {NoWinograd: true}, {WinogradF2: true}} {
 				if !o.Scalar && !useSIMD && !o.NoWinograd {
 					continue
 				}

@@ -65,8 +65,10 @@ type layer struct {
 	gnGamma, gnBeta []float32
 	// Depthwise: weights [k*k][coutP].
 	dw []float32
-	// Winograd (3x3 stride-1 convolutions; w is then empty): transformed
-	// weights [16][blocks], winoStride floats per position.
+	// Winograd (3x3 stride-1 convolutions; w is then empty): tile size
+	// winoM (2 or 4), transformed weights [(m+2)^2][blocks], winoStride
+	// floats per position.
+	winoM      int
 	wino       []float32
 	winoStride int
 }
@@ -109,13 +111,13 @@ func read(get Weights, name string, dims ...int) ([]float32, error) {
 	return d, nil
 }
 
-// load reads and prepares the weights of op (Winograd where eligible
-// unless noWinograd).
-func (l *layer) load(op model.Op, get Weights, noWinograd bool) error {
+// load reads and prepares the weights of op (Winograd where eligible, as
+// opts allow).
+func (l *layer) load(op model.Op, get Weights, opts Options) error {
 	l.op = op
 	switch op.Kind {
 	case model.OpConv:
-		return l.loadConv(op, get, noWinograd)
+		return l.loadConv(op, get, opts)
 	case model.OpDepthwise:
 		return l.loadDepthwise(op, get)
 	}
@@ -123,7 +125,7 @@ func (l *layer) load(op model.Op, get Weights, noWinograd bool) error {
 }
 
 // loadConv reads a convolution, folds its batch-norm and packs it.
-func (l *layer) loadConv(op model.Op, get Weights, noWinograd bool) error {
+func (l *layer) loadConv(op model.Op, get Weights, opts Options) error {
 	k, cin, cout := op.Kernel, op.In, op.Out
 	w, err := read(get, op.Name+"/weights", k, k, cin, cout)
 	if err != nil {
@@ -194,14 +196,14 @@ func (l *layer) loadConv(op model.Op, get Weights, noWinograd bool) error {
 		wf[i] = float64(v) * scale[i%cout]
 	}
 	taps := k * k
-	if !noWinograd && winoEligible(k, op.Stride, cin) {
+	if m := winoTileSize(k, op.Stride, cin, opts); m > 0 {
 		// Per position, blocks of cin x width like a 1x1 convolution.
 		size := 0
 		for i := range l.blocks {
 			l.blocks[i].woff = size
 			size += cin * l.blocks[i].nv * lanes
 		}
-		l.packWinograd(wf, cin, cout)
+		l.packWinograd(wf, cin, cout, m)
 		return nil
 	}
 	size := 0

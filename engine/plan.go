@@ -269,6 +269,6 @@ func (pl *planner) convOrWino(s *convStep) step {
 	}
 	w := newWinoStep(s)
 	t := &pl.p.tensors[s.in]
-	t.bd = max(t.bd, 2*w.tilesH+2-s.padT-t.h, 2*w.tilesW+2-s.padL-t.w)
+	t.bd = max(t.bd, w.m*w.tilesH+2-s.padT-t.h, w.m*w.tilesW+2-s.padL-t.w)
 	return w
 }

@@ -18,6 +18,7 @@ type workspace struct {
 	bufs     [][]float32 // per tensor, zeroed borders
 	gn       []float64   // group-norm partial sums
 	coef     []float32   // group-norm scale and shift per image and channel
+	coefImg  int         // floats of coef per image
 	zero     []float32   // zeros (a bias of nothing)
 	mu       sync.Mutex  // guards perWorker
 	perWork  [][]float32 // scratch of each worker
@@ -50,7 +51,8 @@ func newWorkspace(p *plan, b int) *workspace {
 		maxCP = max(maxCP, t.cp)
 	}
 	ws.gn = make([]float64, b*p.gnScratch)
-	ws.coef = make([]float32, 2*b*maxCP+slack)
+	ws.coefImg = 2 * maxCP
+	ws.coef = make([]float32, b*ws.coefImg+slack)
 	ws.zero = make([]float32, 3*lanes+slack)
 	return ws
 }
@@ -347,8 +349,9 @@ func (s *gnStep) run(r *runner) {
 	chunks := min(gnChunks, t.h)
 	r.parallel(r.b*chunks, func(i int) {
 		b, ch := r.b0+i/chunks, i%chunks
-		j := b*chunks + ch
-		sums := part[j*2*cp : (j+1)*2*cp]
+		// Each image has its own region (image groups run different
+		// layers at once).
+		sums := part[b*r.p.gnScratch+ch*2*cp:][:2*cp]
 		clear(sums)
 		for y := ch * t.h / chunks; y < (ch+1)*t.h/chunks; y++ {
 			row := buf[t.at(b, y, 0):][:t.w*cp]
@@ -363,12 +366,12 @@ func (s *gnStep) run(r *runner) {
 	groups, per := l.gnGroups, l.cout/l.gnGroups
 	n := float64(t.h * t.w * per)
 	for b := r.b0; b < r.b0+r.b; b++ {
-		a := r.ws.coef[2*b*cp : (2*b+1)*cp]
-		sh := r.ws.coef[(2*b+1)*cp : (2*b+2)*cp]
+		a := r.ws.coef[b*r.ws.coefImg:][:cp]
+		sh := r.ws.coef[b*r.ws.coefImg+cp:][:cp]
 		for g := range groups {
 			var sum, sq float64
 			for ch := range chunks {
-				sums := part[(b*chunks+ch)*2*cp:][:2*cp]
+				sums := part[b*r.p.gnScratch+ch*2*cp:][:2*cp]
 				for c := g * per; c < (g+1)*per; c++ {
 					sum += sums[c]
 					sq += sums[cp+c]
@@ -394,8 +397,8 @@ func (s *gnStep) run(r *runner) {
 	r.parallel(r.b*t.h, func(i int) {
 		b, y := r.b0+i/t.h, i%t.h
 		row := buf[t.at(b, y, 0):][:t.w*cp]
-		a := r.ws.coef[2*b*cp : (2*b+1)*cp]
-		sh := r.ws.coef[(2*b+1)*cp : (2*b+2)*cp]
+		a := r.ws.coef[b*r.ws.coefImg:][:cp]
+		sh := r.ws.coef[b*r.ws.coefImg+cp:][:cp]
 		var res []float32
 		if rt != nil {
 			res = r.ws.bufs[s.res][rt.at(b, y, 0):][:t.w*cp]

@@ -258,3 +258,96 @@ func winoOutputSIMD(o *winoOut, withRes bool) {
 		}
 	}
 }
+
+// winoInput4SIMD is winoInputSIMD for F(4x4, 3x3): 6x6 patches, 36
+// positions, V = B^T d B (B^T applied to the columns, then to the rows).
+func winoInput4SIMD(x []float32, rs, cp, cin int, v []float32, stride int) {
+	px := unsafe.Pointer(unsafe.SliceData(x))
+	pv := unsafe.Pointer(unsafe.SliceData(v))
+	_ = x[5*rs+5*cp+roundUp(cin)-1]
+	_ = v[35*stride+roundUp(cin)-1]
+	rb, cb, sb := uintptr(rs*4), uintptr(cp*4), uintptr(stride*4)
+	two := archsimd.BroadcastFloat32x16(2)
+	four := archsimd.BroadcastFloat32x16(4)
+	m4 := archsimd.BroadcastFloat32x16(-4)
+	m5 := archsimd.BroadcastFloat32x16(-5)
+	var t [6][6]archsimd.Float32x16
+	for c := 0; c < cin; c += lanes {
+		base := unsafe.Add(px, c*4)
+		for j := uintptr(0); j < 6; j++ {
+			col := unsafe.Add(base, j*cb)
+			d0, d1, d2 := vec(col), vec(unsafe.Add(col, rb)), vec(unsafe.Add(col, 2*rb))
+			d3, d4, d5 := vec(unsafe.Add(col, 3*rb)), vec(unsafe.Add(col, 4*rb)), vec(unsafe.Add(col, 5*rb))
+			p1, q1 := d2.MulAdd(m4, d4), d1.MulAdd(m4, d3)
+			p2, q2 := d4.Sub(d2), d3.Sub(d1).Mul(two)
+			t[0][j] = d0.MulAdd(four, d2.MulAdd(m5, d4))
+			t[1][j] = p1.Add(q1)
+			t[2][j] = p1.Sub(q1)
+			t[3][j] = p2.Add(q2)
+			t[4][j] = p2.Sub(q2)
+			t[5][j] = d1.MulAdd(four, d3.MulAdd(m5, d5))
+		}
+		o := unsafe.Add(pv, c*4)
+		for i := range 6 {
+			d0, d1, d2, d3, d4, d5 := t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5]
+			p1, q1 := d2.MulAdd(m4, d4), d1.MulAdd(m4, d3)
+			p2, q2 := d4.Sub(d2), d3.Sub(d1).Mul(two)
+			d0.MulAdd(four, d2.MulAdd(m5, d4)).StoreArray((*[16]float32)(o))
+			p1.Add(q1).StoreArray((*[16]float32)(unsafe.Add(o, sb)))
+			p1.Sub(q1).StoreArray((*[16]float32)(unsafe.Add(o, 2*sb)))
+			p2.Add(q2).StoreArray((*[16]float32)(unsafe.Add(o, 3*sb)))
+			p2.Sub(q2).StoreArray((*[16]float32)(unsafe.Add(o, 4*sb)))
+			d1.MulAdd(four, d3.MulAdd(m5, d5)).StoreArray((*[16]float32)(unsafe.Add(o, 5*sb)))
+			o = unsafe.Add(o, 6*sb)
+		}
+	}
+}
+
+// winoOutput4SIMD is the output transform of one F(4x4, 3x3) tile:
+// Y = A^T m A, plus bias and residual, activated.
+func winoOutput4SIMD(o *winoOut, withRes bool) {
+	pm := unsafe.Pointer(unsafe.SliceData(o.m))
+	pb := unsafe.Pointer(unsafe.SliceData(o.bias))
+	_ = o.m[35*o.mStride+o.cp-1]
+	ms := uintptr(o.mStride * 4)
+	two := archsimd.BroadcastFloat32x16(2)
+	four := archsimd.BroadcastFloat32x16(4)
+	eight := archsimd.BroadcastFloat32x16(8)
+	var t [4][6]archsimd.Float32x16
+	for c := 0; c < o.width; c += lanes {
+		p := unsafe.Add(pm, c*4)
+		for j := uintptr(0); j < 6; j++ {
+			m0, m1, m2 := vec(unsafe.Add(p, j*ms)), vec(unsafe.Add(p, (6+j)*ms)), vec(unsafe.Add(p, (12+j)*ms))
+			m3, m4, m5 := vec(unsafe.Add(p, (18+j)*ms)), vec(unsafe.Add(p, (24+j)*ms)), vec(unsafe.Add(p, (30+j)*ms))
+			a, b, cc, d := m1.Add(m2), m1.Sub(m2), m3.Add(m4), m3.Sub(m4)
+			t[0][j] = m0.Add(a).Add(cc)
+			t[1][j] = d.MulAdd(two, b)
+			t[2][j] = cc.MulAdd(four, a)
+			t[3][j] = d.MulAdd(eight, b).Add(m5)
+		}
+		bias := vec(unsafe.Add(pb, c*4))
+		mask := archsimd.Mask32x16FromBits(0xffff)
+		if left := o.width - c; left < lanes {
+			mask = archsimd.Mask32x16FromBits(uint16(1)<<left - 1)
+		}
+		off := uintptr(c * 4)
+		for dy := range o.ny {
+			m0, m1, m2, m3, m4, m5 := t[dy][0], t[dy][1], t[dy][2], t[dy][3], t[dy][4], t[dy][5]
+			a, b, cc, d := m1.Add(m2), m1.Sub(m2), m3.Add(m4), m3.Sub(m4)
+			y := [4]archsimd.Float32x16{
+				m0.Add(a).Add(cc).Add(bias),
+				d.MulAdd(two, b).Add(bias),
+				cc.MulAdd(four, a).Add(bias),
+				d.MulAdd(eight, b).Add(m5).Add(bias),
+			}
+			for dx := range o.nx {
+				k := dy*4 + dx
+				v := y[dx]
+				if withRes {
+					v = v.Add(vec(unsafe.Add(o.res[k], off)))
+				}
+				act16(v, o.act).StoreArrayMasked((*[16]float32)(unsafe.Add(o.out[k], off)), mask)
+			}
+		}
+	}
+}

@@ -29,3 +29,7 @@ func winoInputSIMD(x []float32, rs, cp, cin int, v []float32, stride int) {
 	winoInputGo(x, rs, cp, cin, v, stride)
 }
 func winoOutputSIMD(o *winoOut, withRes bool) { winoOutputGo(o, withRes) }
+func winoInput4SIMD(x []float32, rs, cp, cin int, v []float32, stride int) {
+	winoInput4Go(x, rs, cp, cin, v, stride)
+}
+func winoOutput4SIMD(o *winoOut, withRes bool) { winoOutput4Go(o, withRes) }
