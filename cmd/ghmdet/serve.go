@@ -19,11 +19,11 @@ import (
 // serveOptions holds the flags of "ghmdet serve".
 type serveOptions struct {
 	model, addr, backend, engine, tokenFile, logFormat string
-	threads, maxBatch, queue, maxDets          int
-	score                                      float64
-	maxBody                                    int64
-	batchWait, requestTimeout, readTimeout     time.Duration
-	writeTimeout, idleTimeout, shutdownTimeout time.Duration
+	threads, maxBatch, queue, maxDets                  int
+	score                                              float64
+	maxBody                                            int64
+	batchWait, requestTimeout, readTimeout             time.Duration
+	writeTimeout, idleTimeout, shutdownTimeout         time.Duration
 }
 
 func init() {
