@@ -22,6 +22,7 @@ import (
 	"github.com/ghmdet/ghmdet/detect"
 	"github.com/ghmdet/ghmdet/detector"
 	"github.com/ghmdet/ghmdet/internal/backend"
+	"github.com/ghmdet/ghmdet/internal/inference"
 	"github.com/ghmdet/ghmdet/internal/testrun"
 	"github.com/ghmdet/ghmdet/internal/testutil"
 	"github.com/ghmdet/ghmdet/train"
@@ -517,11 +518,21 @@ func TestLoadUsesWeightAverages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, store, err := detector.LoadModel(run.Dir)
+	cfg, _, err := detector.LoadModel(run.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Test.ScoreThresh, cfg.Test.MaxDetections = 0, 20
+	// The checkpoint's own variables: the trained weights and their
+	// averages (LoadModel returns the averages in place of the weights).
+	ck, err := inference.OpenCheckpoint(run.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := ck.LoadVariables()
+	if err != nil {
+		t.Fatal(err)
+	}
 	averages, ok, err := train.EMAView(store, "/"+detector.ModelScope)
 	if err != nil || !ok {
 		t.Fatalf("the run kept no weight averages: %v, %v", ok, err)

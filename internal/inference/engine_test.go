@@ -59,9 +59,12 @@ func randomStore(t *testing.T, spec Spec) *mlmodel.Store {
 }
 
 // sameDetections reports whether a and b hold the same detections up to
-// tol on scores and 100*tol pixels on boxes, in any order; a detection
-// scored within tol of the other list's lowest score may be missing (it can
-// fall either side of the detection limit).
+// tol on scores and, on box sides, 100*tol pixels plus 3*tol times the box's
+// width plus height (box deltas pass through exp, so float32 rounding grows
+// with the box: random weights on noise images give boxes across the whole
+// image), in any order; a detection scored within tol of the other list's
+// lowest score may be missing (it can fall either side of the detection
+// limit).
 func sameDetections(a, b []Detection, tol float64) bool {
 	covers := func(a, b []Detection) bool {
 		if len(b) == 0 {
@@ -72,8 +75,9 @@ func sameDetections(a, b []Detection, tol float64) bool {
 			found := false
 			for _, y := range b {
 				ok := x.Class == y.Class && math.Abs(x.Score-y.Score) <= tol
+				boxTol := 100*tol + 3*tol*(y.Box[2]-y.Box[0]+y.Box[3]-y.Box[1])
 				for k := range 4 {
-					ok = ok && math.Abs(x.Box[k]-y.Box[k]) <= 100*tol
+					ok = ok && math.Abs(x.Box[k]-y.Box[k]) <= boxTol
 				}
 				if ok {
 					found = true
@@ -92,7 +96,8 @@ func sameDetections(a, b []Detection, tol float64) bool {
 // TestEnginesAgreeOnPresets runs every preset's network (random weights)
 // with the native engine and the GoMLX graph on real photographs (BCCD;
 // synthetic images when the dataset is absent) and checks that the
-// detections are the same (scores within 1e-4, boxes within 0.01 pixels).
+// detections are the same (scores within 1e-4, box sides within 0.01 pixels
+// plus 3e-4 of the box's width plus height).
 func TestEnginesAgreeOnPresets(t *testing.T) {
 	var imgs []*imageio.RGB
 	files, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "data", "bccd", "JPEGImages", "*.jpg"))
