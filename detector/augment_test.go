@@ -10,8 +10,9 @@ import (
 )
 
 // TestAugmentConfig checks that the augmentation keys are off in every
-// preset, reach the training loader when set, and that bad values are
-// errors naming the key.
+// preset (the cpu and mobilenet presets keep a 1 GiB decoded-image cache and
+// weight averages, the reference preset neither), reach the training loader
+// when set, and that bad values are errors naming the key.
 func TestAugmentConfig(t *testing.T) {
 	for _, name := range Presets {
 		c, err := Preset(name)
@@ -19,8 +20,15 @@ func TestAugmentConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		a := c.Augment
-		if a.MosaicProb != 0 || a.Zoom != [2]float64{} || a.HSVH != 0 || a.HSVS != 0 || a.HSVV != 0 || a.CloseMosaic != 0 || a.CacheBytes != 0 {
+		if a.MosaicProb != 0 || a.Zoom != [2]float64{} || a.HSVH != 0 || a.HSVS != 0 || a.HSVV != 0 || a.CloseMosaic != 0 {
 			t.Errorf("preset %s turns augmentation on: %+v", name, a)
+		}
+		wantCache, wantEMA := int64(1<<30), 0.9999
+		if name == "reference" {
+			wantCache, wantEMA = 0, 0
+		}
+		if a.CacheBytes != wantCache || c.Optimizer.EMADecay != wantEMA {
+			t.Errorf("preset %s: cache_bytes %d, ema_decay %g; want %d, %g", name, a.CacheBytes, c.Optimizer.EMADecay, wantCache, wantEMA)
 		}
 	}
 	text := `augment:
