@@ -90,7 +90,7 @@ printed with the results.
 	f.BoolVar(&o.small, "small", false, "tiny problem sizes (tests of the tooling)")
 	_ = f.MarkHidden("child")
 	_ = f.MarkHidden("small")
-	cmd.AddCommand(newBenchServeCmd())
+	cmd.AddCommand(newBenchServeCmd(), newBenchONNXCmd())
 	rootCmd.AddCommand(cmd)
 }
 
