@@ -6,13 +6,19 @@ export CGO_ENABLED := 0
 GO ?= go
 BIN := bin/ghmdet
 
-.PHONY: all build demo test test-short vet fmt bench clean
+.PHONY: all build build-xla demo test test-short vet fmt bench clean
 
 all: build
 
 ## build: the static ghmdet binary in bin/
 build:
 	$(GO) build -o $(BIN) ./cmd/ghmdet
+
+## build-xla: bin/ghmdet-xla, with GoMLX's XLA backend (PJRT plugins loaded at
+## run time, e.g. CUDA) besides the pure-Go one; needs cgo (gcc). The
+## default build stays pure Go and static.
+build-xla:
+	CGO_ENABLED=1 $(GO) build -tags xla -o bin/ghmdet-xla ./cmd/ghmdet
 
 ## demo: build, then run the built-in demo (generates data, trains, evaluates)
 demo: build

@@ -147,8 +147,24 @@ func AutoMethod(kh, kw, cin, batch, ho, wo int) ConvMethod {
 	return ConvConcat
 }
 
+// BuiltinConvBackend reports whether ConvAuto and DepthwiseConv2D use
+// GoMLX's built-in convolution (ConvGeneral) on the backend whose Name is
+// name: on XLA ("xla", whatever its plugin) the compiler's own convolution
+// (cuDNN on NVIDIA GPUs) is the fastest formulation, while the pure-Go
+// backend runs it as direct loops, far slower than the gathers and matrix
+// multiplications used there.
+func BuiltinConvBackend(name string) bool { return name == "xla" }
+
+// builtinConvOn reports whether g's backend prefers the built-in
+// convolution (see BuiltinConvBackend).
+func builtinConvOn(g *Graph) bool {
+	b := g.Backend()
+	return b != nil && BuiltinConvBackend(b.Name())
+}
+
 // Conv2D convolves x [B,H,W,Cin] with kernel w [kh,kw,Cin,Cout] (HWIO) at
-// the given stride (both axes) and padding, returning [B,Ho,Wo,Cout].
+// the given stride (both axes) and padding, returning [B,Ho,Wo,Cout]. On
+// backends that prefer it (BuiltinConvBackend), ConvAuto is ConvBuiltin.
 func Conv2D(x, w *Node, stride int, pad Padding, method ConvMethod) *Node {
 	if x.Rank() != 4 || w.Rank() != 4 {
 		exceptions.Panicf("nn.Conv2D: want x [B,H,W,C] and w [kh,kw,Cin,Cout], got %s and %s", x.Shape(), w.Shape())
@@ -161,7 +177,7 @@ func Conv2D(x, w *Node, stride int, pad Padding, method ConvMethod) *Node {
 	if stride < 1 {
 		exceptions.Panicf("nn.Conv2D: stride %d < 1", stride)
 	}
-	if method == ConvBuiltin {
+	if method == ConvBuiltin || (method == ConvAuto && builtinConvOn(x.Graph())) {
 		return convBuiltin(x, w, stride, pad)
 	}
 	var g convGeom

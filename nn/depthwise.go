@@ -9,7 +9,8 @@ import (
 // kh x kw filter w [kh,kw,1,C] (channel multiplier 1; the HWIO layout GoMLX's
 // ConvGeneral uses with C feature groups) at the given stride and padding:
 // the per-channel product of each of the kh*kw shifted slices with its tap,
-// summed. Returns [B,Ho,Wo,C].
+// summed; on backends that prefer it (BuiltinConvBackend), GoMLX's
+// built-in grouped convolution. Returns [B,Ho,Wo,C].
 func DepthwiseConv2D(x, w *Node, stride int, pad Padding) *Node {
 	if x.Rank() != 4 || w.Rank() != 4 || w.Shape().Dim(2) != 1 || w.Shape().Dim(3) != x.Shape().Dim(3) {
 		exceptions.Panicf("nn.DepthwiseConv2D: want x [B,H,W,C] and w [kh,kw,1,C], got %s and %s", x.Shape(), w.Shape())
@@ -21,6 +22,9 @@ func DepthwiseConv2D(x, w *Node, stride int, pad Padding) *Node {
 	g.stride = stride
 	if g.ho < 1 || g.wo < 1 {
 		exceptions.Panicf("nn.DepthwiseConv2D: input %s too small for kernel %dx%d with %s padding", x.Shape(), kh, kw, pad)
+	}
+	if builtinConvOn(x.Graph()) {
+		return depthwiseBuiltin(x, w, stride, pad)
 	}
 	var tapAt func(i, j int) *Node
 	if depthwiseGatherTaps {

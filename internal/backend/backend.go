@@ -4,10 +4,13 @@
 // The default is GoMLX's pure-Go backend with an unlimited worker pool
 // ("go:parallelism=-1"): with the default pool, graphs with several matrix
 // multiplications ready at once can deadlock. The pure-Go backend is the only
-// one compiled into ghmdet; the environment variable GHMDET_BACKEND (or
-// GOMLX_BACKEND) or an explicit configuration string selects the backend and
-// its options, and naming a backend that is not compiled in (for example
-// "xla:cuda") is an error that lists the compiled ones.
+// one compiled into the default build; the build tag xla (cgo) adds GoMLX's
+// XLA backend ("xla:cuda", "xla:cpu" or "xla:/path/to/plugin.so": a PJRT
+// plugin loaded at run time, see XLAPlugins). The environment variable
+// GHMDET_BACKEND (or GOMLX_BACKEND) or an explicit configuration string
+// selects the backend and its options, and naming a backend that is not
+// compiled in (for example "xla:cuda" in the default build) is an error
+// that lists the compiled ones.
 //
 // # Heap reservation
 //
