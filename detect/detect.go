@@ -232,7 +232,7 @@ func Load(runDir string, opts ...Option) (*Detector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("detect: %w", err)
 	}
-	kind = kind.Resolve()
+	kind = kind.ResolveFor(bcfg)
 	ck, err := inference.OpenCheckpoint(runDir)
 	if err != nil {
 		return nil, fmt.Errorf("detect: %w", err)

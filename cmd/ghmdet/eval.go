@@ -147,8 +147,9 @@ func evalModel(cmd *cobra.Command, o *evalOptions) error {
 	if err != nil {
 		return fmt.Errorf("eval: --engine: %w", err)
 	}
+	kind = kind.ResolveFor(o.backend)
 	var b compute.Backend
-	if kind.Resolve() == inference.EngineGraph {
+	if kind == inference.EngineGraph {
 		if b, err = backend.New(o.backend); err != nil {
 			return err
 		}

@@ -14,6 +14,8 @@ import (
 	"github.com/ghmdet/ghmdet/data/imageio"
 	"github.com/ghmdet/ghmdet/data/transform"
 	"github.com/ghmdet/ghmdet/engine"
+	"github.com/ghmdet/ghmdet/internal/backend"
+	"github.com/ghmdet/ghmdet/nn"
 )
 
 // Engine names the implementation that runs the network.
@@ -56,9 +58,21 @@ func (e Engine) Resolve() Engine {
 	return e
 }
 
+// ResolveFor returns the engine that runs on the backend of a
+// configuration (see backend.Config): EngineAuto is EngineGraph on the
+// backends that run the graph faster than the native CPU engine (XLA:
+// backend.PrefersGraph), else EngineNative.
+func (e Engine) ResolveFor(backendConfig string) Engine {
+	if (e == EngineAuto || e == "") && backend.PrefersGraph(backendConfig) {
+		return EngineGraph
+	}
+	return e.Resolve()
+}
+
 // PredictorOptions configures NewPredictorWith.
 type PredictorOptions struct {
-	// Engine runs the network (default EngineAuto: native).
+	// Engine runs the network (default EngineAuto: native, or the graph
+	// when backend is XLA).
 	Engine Engine
 	// Threads bounds the goroutines of the native engine (0: GOMAXPROCS).
 	Threads int
@@ -125,6 +139,9 @@ func NewPredictor(backend compute.Backend, store *mlmodel.Store, spec Spec) (*Pr
 // inference graph on backend.
 func NewPredictorWith(backend compute.Backend, store *mlmodel.Store, spec Spec, opts PredictorOptions) (*Predictor, error) {
 	kind := opts.Engine.Resolve()
+	if (opts.Engine == EngineAuto || opts.Engine == "") && backend != nil && nn.BuiltinConvBackend(backend.Name()) {
+		kind = EngineGraph
+	}
 	if _, err := ParseEngine(string(kind)); err != nil {
 		return nil, fmt.Errorf("predictor: %w", err)
 	}
