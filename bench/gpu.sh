@@ -80,7 +80,6 @@ echo "XLA_FLAGS: ${XLA_FLAGS:-}"
 
 echo "== bench r50-512 (ResNet-50 FPN, 512x512: training step and inference)"
 "$BIN" bench --runs 5 --warmup 2 r50-512 cpu | tee "$OUT/bench.txt"
-"$BIN" bench --json --runs 5 --warmup 2 r50-512 cpu >"$OUT/bench.json" || true
 
 echo "== training: cpu preset, $BUDGET budget"
 if [ -z "$data" ]; then
