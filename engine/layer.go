@@ -2,11 +2,9 @@ package engine
 
 import (
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/ghmdet/ghmdet/model"
-	"github.com/ghmdet/ghmdet/nn"
 )
 
 // lanes is the width of one vector (AVX-512, float32).
@@ -127,63 +125,15 @@ func (l *layer) load(op model.Op, get Weights, opts Options) error {
 // loadConv reads a convolution, folds its batch-norm and packs it.
 func (l *layer) loadConv(op model.Op, get Weights, opts Options) error {
 	k, cin, cout := op.Kernel, op.In, op.Out
-	w, err := read(get, op.Name+"/weights", k, k, cin, cout)
+	f, err := FoldConv(op, get)
 	if err != nil {
 		return err
 	}
-	scale := make([]float64, cout)
-	shift := make([]float64, cout)
-	for i := range scale {
-		scale[i] = 1
-	}
-	if op.Bias {
-		b, err := read(get, op.Name+"/biases", cout)
-		if err != nil {
-			return err
-		}
-		for i, v := range b {
-			shift[i] = float64(v)
-		}
-	}
-	eps := op.Norm.Eps
-	if eps == 0 {
-		eps = 1e-5
-	}
-	switch op.Norm.Kind {
-	case nn.NormFrozenBN, nn.NormBN:
-		var v [4][]float32
-		for i, n := range []string{"gamma", "beta", "mean", "variance"} {
-			if v[i], err = read(get, op.NormName+"/"+n, cout); err != nil {
-				return err
-			}
-		}
-		for c := range cout {
-			s := float64(v[0][c]) / math.Sqrt(float64(v[3][c])+eps)
-			shift[c] = shift[c]*s + float64(v[1][c]) - float64(v[2][c])*s
-			scale[c] = s
-		}
-	case nn.NormGN:
-		l.gnGroups = op.Norm.Groups
-		if l.gnGroups == 0 {
-			l.gnGroups = nn.DefaultGroups(cout)
-		}
-		if cout%l.gnGroups != 0 {
-			return fmt.Errorf("%s: %d channels not divisible into %d groups", op.NormName, cout, l.gnGroups)
-		}
-		l.gnEps = eps
-		g, err := read(get, op.NormName+"/gamma", cout)
-		if err != nil {
-			return err
-		}
-		b, err := read(get, op.NormName+"/beta", cout)
-		if err != nil {
-			return err
-		}
-		l.gnGamma = padTo(g, roundUp(cout))
-		l.gnBeta = padTo(b, roundUp(cout))
-	case nn.NormNone, "":
-	default:
-		return fmt.Errorf("%s: normalisation %q not supported", op.NormName, op.Norm.Kind)
+	w, scale, shift := f.Weights, f.Scale, f.Shift
+	if f.Groups > 0 {
+		l.gnGroups, l.gnEps = f.Groups, f.Eps
+		l.gnGamma = padTo(f.Gamma, roundUp(cout))
+		l.gnBeta = padTo(f.Beta, roundUp(cout))
 	}
 	l.cout, l.coutP = cout, roundUp(cout)
 	l.bias = make([]float32, l.coutP, l.coutP+slack)

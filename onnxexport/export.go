@@ -372,63 +372,15 @@ func (b *builder) convConsts(op model.Op) (convConsts, error) {
 		cc.bias = b.g.floats(op.Name+"/bias", bias, int64(cout))
 		return cc, nil
 	}
-	w, err := read(b.get, op.Name+"/weights", k, k, cin, cout)
+	f, err := engine.FoldConv(op, b.get)
 	if err != nil {
 		return cc, err
 	}
-	scale := make([]float64, cout)
-	shift := make([]float64, cout)
-	for i := range scale {
-		scale[i] = 1
-	}
-	if op.Bias {
-		bv, err := read(b.get, op.Name+"/biases", cout)
-		if err != nil {
-			return cc, err
-		}
-		for i, v := range bv {
-			shift[i] = float64(v)
-		}
-	}
-	eps := op.Norm.Eps
-	if eps == 0 {
-		eps = 1e-5
-	}
-	switch op.Norm.Kind {
-	case nn.NormFrozenBN, nn.NormBN:
-		var v [4][]float32
-		for i, n := range []string{"gamma", "beta", "mean", "variance"} {
-			if v[i], err = read(b.get, op.NormName+"/"+n, cout); err != nil {
-				return cc, err
-			}
-		}
-		for c := range cout {
-			s := float64(v[0][c]) / math.Sqrt(float64(v[3][c])+eps)
-			shift[c] = shift[c]*s + float64(v[1][c]) - float64(v[2][c])*s
-			scale[c] = s
-		}
-	case nn.NormGN:
-		cc.groups = op.Norm.Groups
-		if cc.groups == 0 {
-			cc.groups = nn.DefaultGroups(cout)
-		}
-		if cout%cc.groups != 0 {
-			return cc, fmt.Errorf("%s: %d channels not divisible into %d groups", op.NormName, cout, cc.groups)
-		}
-		cc.eps = float32(eps)
-		g, err := read(b.get, op.NormName+"/gamma", cout)
-		if err != nil {
-			return cc, err
-		}
-		be, err := read(b.get, op.NormName+"/beta", cout)
-		if err != nil {
-			return cc, err
-		}
-		cc.gamma = b.g.floats(op.NormName+"/gamma", g, int64(cout), 1, 1)
-		cc.beta = b.g.floats(op.NormName+"/beta", be, int64(cout), 1, 1)
-	case nn.NormNone, "":
-	default:
-		return cc, fmt.Errorf("%s: normalisation %q not supported", op.NormName, op.Norm.Kind)
+	w, scale, shift := f.Weights, f.Scale, f.Shift
+	if f.Groups > 0 {
+		cc.groups, cc.eps = f.Groups, float32(f.Eps)
+		cc.gamma = b.g.floats(op.NormName+"/gamma", f.Gamma, int64(cout), 1, 1)
+		cc.beta = b.g.floats(op.NormName+"/beta", f.Beta, int64(cout), 1, 1)
 	}
 	ow := make([]float32, cout*cin*k*k)
 	for t := range k * k {
