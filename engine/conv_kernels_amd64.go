@@ -4,832 +4,349 @@
 
 package engine
 
-import (
-	"simd/archsimd"
-	"unsafe"
-)
+import "unsafe"
 
-// simdTiles[nv][mr] computes a tile of mr output pixels and nv vectors
-// of 16 output channels (see tileArgs).
-var simdTiles = [4][7]func(*tileArgs){
-	1: {1: tile1x1, 2: tile2x1, 3: tile3x1, 4: tile4x1, 5: tile5x1, 6: tile6x1},
-	2: {1: tile1x2, 2: tile2x2, 3: tile3x2, 4: tile4x2},
-	3: {1: tile1x3, 2: tile2x3, 3: tile3x3},
+// asmTiles[nv][mr] computes a tile of mr output pixels and nv vectors
+// of 16 output channels (see tileArgs): the products in assembly
+// (conv_kernels_amd64.s), then tileStore.
+var asmTiles = [4][9]func(*tileArgs){
+	1: {1: tile1x1, 2: tile2x1, 3: tile3x1, 4: tile4x1, 5: tile5x1, 6: tile6x1, 7: tile7x1, 8: tile8x1},
+	2: {1: tile1x2, 2: tile2x2, 3: tile3x2, 4: tile4x2, 5: tile5x2, 6: tile6x2, 7: tile7x2, 8: tile8x2},
+	3: {1: tile1x3, 2: tile2x3, 3: tile3x3, 4: tile4x3, 5: tile5x3, 6: tile6x3, 7: tile7x3, 8: tile8x3},
 }
+
+// acc1x1 sets acc[(r*1+v)*16:][:16], for pixel r < 1 and vector v < 1, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc1x1(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
 
 // tile1x1 computes 1 output pixels x 16 output channels.
 func tile1x1(a *tileArgs) {
-	var acc0_0 archsimd.Float32x16
-	w := a.w
-	for t := 0; t < a.ntap; t++ {
-		x0 := unsafe.Add(a.x, a.offs[t])
-		for c := a.cin; c > 0; c-- {
-			w0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 0)))
-			b0 := archsimd.BroadcastFloat32x16(*(*float32)(x0))
-			acc0_0 = w0.MulAdd(b0, acc0_0)
-			x0 = unsafe.Add(x0, 4)
-			w = unsafe.Add(w, 64)
-		}
-	}
-	bias0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 0)))
-	acc0_0 = acc0_0.Add(bias0)
-	if a.res != nil {
-		acc0_0 = acc0_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+0))))
-	}
-	if a.act != 0 {
-		var zero archsimd.Float32x16
-		acc0_0 = acc0_0.Max(zero)
-		if a.act == actReLU6 {
-			six := archsimd.BroadcastFloat32x16(6)
-			acc0_0 = acc0_0.Min(six)
-		}
-	}
-	mask := archsimd.Mask32x16FromBits(a.mask)
-	acc0_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 0*a.os+0)), mask)
+	var acc [16]float32
+	acc1x1(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 1, 1)
 }
+
+// acc2x1 sets acc[(r*1+v)*16:][:16], for pixel r < 2 and vector v < 1, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc2x1(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
 
 // tile2x1 computes 2 output pixels x 16 output channels.
 func tile2x1(a *tileArgs) {
-	var acc0_0 archsimd.Float32x16
-	var acc1_0 archsimd.Float32x16
-	w := a.w
-	for t := 0; t < a.ntap; t++ {
-		x0 := unsafe.Add(a.x, a.offs[t])
-		x1 := unsafe.Add(x0, 1*a.xs)
-		for c := a.cin; c > 0; c-- {
-			w0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 0)))
-			b0 := archsimd.BroadcastFloat32x16(*(*float32)(x0))
-			acc0_0 = w0.MulAdd(b0, acc0_0)
-			b1 := archsimd.BroadcastFloat32x16(*(*float32)(x1))
-			acc1_0 = w0.MulAdd(b1, acc1_0)
-			x0 = unsafe.Add(x0, 4)
-			x1 = unsafe.Add(x1, 4)
-			w = unsafe.Add(w, 64)
-		}
-	}
-	bias0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 0)))
-	acc0_0 = acc0_0.Add(bias0)
-	acc1_0 = acc1_0.Add(bias0)
-	if a.res != nil {
-		acc0_0 = acc0_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+0))))
-		acc1_0 = acc1_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 1*a.rs+0))))
-	}
-	if a.act != 0 {
-		var zero archsimd.Float32x16
-		acc0_0 = acc0_0.Max(zero)
-		acc1_0 = acc1_0.Max(zero)
-		if a.act == actReLU6 {
-			six := archsimd.BroadcastFloat32x16(6)
-			acc0_0 = acc0_0.Min(six)
-			acc1_0 = acc1_0.Min(six)
-		}
-	}
-	mask := archsimd.Mask32x16FromBits(a.mask)
-	acc0_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 0*a.os+0)), mask)
-	acc1_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 1*a.os+0)), mask)
+	var acc [32]float32
+	acc2x1(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 2, 1)
 }
+
+// acc3x1 sets acc[(r*1+v)*16:][:16], for pixel r < 3 and vector v < 1, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc3x1(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
 
 // tile3x1 computes 3 output pixels x 16 output channels.
 func tile3x1(a *tileArgs) {
-	var acc0_0 archsimd.Float32x16
-	var acc1_0 archsimd.Float32x16
-	var acc2_0 archsimd.Float32x16
-	w := a.w
-	for t := 0; t < a.ntap; t++ {
-		x0 := unsafe.Add(a.x, a.offs[t])
-		x1 := unsafe.Add(x0, 1*a.xs)
-		x2 := unsafe.Add(x0, 2*a.xs)
-		for c := a.cin; c > 0; c-- {
-			w0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 0)))
-			b0 := archsimd.BroadcastFloat32x16(*(*float32)(x0))
-			acc0_0 = w0.MulAdd(b0, acc0_0)
-			b1 := archsimd.BroadcastFloat32x16(*(*float32)(x1))
-			acc1_0 = w0.MulAdd(b1, acc1_0)
-			b2 := archsimd.BroadcastFloat32x16(*(*float32)(x2))
-			acc2_0 = w0.MulAdd(b2, acc2_0)
-			x0 = unsafe.Add(x0, 4)
-			x1 = unsafe.Add(x1, 4)
-			x2 = unsafe.Add(x2, 4)
-			w = unsafe.Add(w, 64)
-		}
-	}
-	bias0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 0)))
-	acc0_0 = acc0_0.Add(bias0)
-	acc1_0 = acc1_0.Add(bias0)
-	acc2_0 = acc2_0.Add(bias0)
-	if a.res != nil {
-		acc0_0 = acc0_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+0))))
-		acc1_0 = acc1_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 1*a.rs+0))))
-		acc2_0 = acc2_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 2*a.rs+0))))
-	}
-	if a.act != 0 {
-		var zero archsimd.Float32x16
-		acc0_0 = acc0_0.Max(zero)
-		acc1_0 = acc1_0.Max(zero)
-		acc2_0 = acc2_0.Max(zero)
-		if a.act == actReLU6 {
-			six := archsimd.BroadcastFloat32x16(6)
-			acc0_0 = acc0_0.Min(six)
-			acc1_0 = acc1_0.Min(six)
-			acc2_0 = acc2_0.Min(six)
-		}
-	}
-	mask := archsimd.Mask32x16FromBits(a.mask)
-	acc0_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 0*a.os+0)), mask)
-	acc1_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 1*a.os+0)), mask)
-	acc2_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 2*a.os+0)), mask)
+	var acc [48]float32
+	acc3x1(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 3, 1)
 }
+
+// acc4x1 sets acc[(r*1+v)*16:][:16], for pixel r < 4 and vector v < 1, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc4x1(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
 
 // tile4x1 computes 4 output pixels x 16 output channels.
 func tile4x1(a *tileArgs) {
-	var acc0_0 archsimd.Float32x16
-	var acc1_0 archsimd.Float32x16
-	var acc2_0 archsimd.Float32x16
-	var acc3_0 archsimd.Float32x16
-	w := a.w
-	for t := 0; t < a.ntap; t++ {
-		x0 := unsafe.Add(a.x, a.offs[t])
-		x1 := unsafe.Add(x0, 1*a.xs)
-		x2 := unsafe.Add(x0, 2*a.xs)
-		x3 := unsafe.Add(x0, 3*a.xs)
-		for c := a.cin; c > 0; c-- {
-			w0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 0)))
-			b0 := archsimd.BroadcastFloat32x16(*(*float32)(x0))
-			acc0_0 = w0.MulAdd(b0, acc0_0)
-			b1 := archsimd.BroadcastFloat32x16(*(*float32)(x1))
-			acc1_0 = w0.MulAdd(b1, acc1_0)
-			b2 := archsimd.BroadcastFloat32x16(*(*float32)(x2))
-			acc2_0 = w0.MulAdd(b2, acc2_0)
-			b3 := archsimd.BroadcastFloat32x16(*(*float32)(x3))
-			acc3_0 = w0.MulAdd(b3, acc3_0)
-			x0 = unsafe.Add(x0, 4)
-			x1 = unsafe.Add(x1, 4)
-			x2 = unsafe.Add(x2, 4)
-			x3 = unsafe.Add(x3, 4)
-			w = unsafe.Add(w, 64)
-		}
-	}
-	bias0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 0)))
-	acc0_0 = acc0_0.Add(bias0)
-	acc1_0 = acc1_0.Add(bias0)
-	acc2_0 = acc2_0.Add(bias0)
-	acc3_0 = acc3_0.Add(bias0)
-	if a.res != nil {
-		acc0_0 = acc0_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+0))))
-		acc1_0 = acc1_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 1*a.rs+0))))
-		acc2_0 = acc2_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 2*a.rs+0))))
-		acc3_0 = acc3_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 3*a.rs+0))))
-	}
-	if a.act != 0 {
-		var zero archsimd.Float32x16
-		acc0_0 = acc0_0.Max(zero)
-		acc1_0 = acc1_0.Max(zero)
-		acc2_0 = acc2_0.Max(zero)
-		acc3_0 = acc3_0.Max(zero)
-		if a.act == actReLU6 {
-			six := archsimd.BroadcastFloat32x16(6)
-			acc0_0 = acc0_0.Min(six)
-			acc1_0 = acc1_0.Min(six)
-			acc2_0 = acc2_0.Min(six)
-			acc3_0 = acc3_0.Min(six)
-		}
-	}
-	mask := archsimd.Mask32x16FromBits(a.mask)
-	acc0_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 0*a.os+0)), mask)
-	acc1_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 1*a.os+0)), mask)
-	acc2_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 2*a.os+0)), mask)
-	acc3_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 3*a.os+0)), mask)
+	var acc [64]float32
+	acc4x1(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 4, 1)
 }
+
+// acc5x1 sets acc[(r*1+v)*16:][:16], for pixel r < 5 and vector v < 1, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc5x1(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
 
 // tile5x1 computes 5 output pixels x 16 output channels.
 func tile5x1(a *tileArgs) {
-	var acc0_0 archsimd.Float32x16
-	var acc1_0 archsimd.Float32x16
-	var acc2_0 archsimd.Float32x16
-	var acc3_0 archsimd.Float32x16
-	var acc4_0 archsimd.Float32x16
-	w := a.w
-	for t := 0; t < a.ntap; t++ {
-		x0 := unsafe.Add(a.x, a.offs[t])
-		x1 := unsafe.Add(x0, 1*a.xs)
-		x2 := unsafe.Add(x0, 2*a.xs)
-		x3 := unsafe.Add(x0, 3*a.xs)
-		x4 := unsafe.Add(x0, 4*a.xs)
-		for c := a.cin; c > 0; c-- {
-			w0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 0)))
-			b0 := archsimd.BroadcastFloat32x16(*(*float32)(x0))
-			acc0_0 = w0.MulAdd(b0, acc0_0)
-			b1 := archsimd.BroadcastFloat32x16(*(*float32)(x1))
-			acc1_0 = w0.MulAdd(b1, acc1_0)
-			b2 := archsimd.BroadcastFloat32x16(*(*float32)(x2))
-			acc2_0 = w0.MulAdd(b2, acc2_0)
-			b3 := archsimd.BroadcastFloat32x16(*(*float32)(x3))
-			acc3_0 = w0.MulAdd(b3, acc3_0)
-			b4 := archsimd.BroadcastFloat32x16(*(*float32)(x4))
-			acc4_0 = w0.MulAdd(b4, acc4_0)
-			x0 = unsafe.Add(x0, 4)
-			x1 = unsafe.Add(x1, 4)
-			x2 = unsafe.Add(x2, 4)
-			x3 = unsafe.Add(x3, 4)
-			x4 = unsafe.Add(x4, 4)
-			w = unsafe.Add(w, 64)
-		}
-	}
-	bias0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 0)))
-	acc0_0 = acc0_0.Add(bias0)
-	acc1_0 = acc1_0.Add(bias0)
-	acc2_0 = acc2_0.Add(bias0)
-	acc3_0 = acc3_0.Add(bias0)
-	acc4_0 = acc4_0.Add(bias0)
-	if a.res != nil {
-		acc0_0 = acc0_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+0))))
-		acc1_0 = acc1_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 1*a.rs+0))))
-		acc2_0 = acc2_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 2*a.rs+0))))
-		acc3_0 = acc3_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 3*a.rs+0))))
-		acc4_0 = acc4_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 4*a.rs+0))))
-	}
-	if a.act != 0 {
-		var zero archsimd.Float32x16
-		acc0_0 = acc0_0.Max(zero)
-		acc1_0 = acc1_0.Max(zero)
-		acc2_0 = acc2_0.Max(zero)
-		acc3_0 = acc3_0.Max(zero)
-		acc4_0 = acc4_0.Max(zero)
-		if a.act == actReLU6 {
-			six := archsimd.BroadcastFloat32x16(6)
-			acc0_0 = acc0_0.Min(six)
-			acc1_0 = acc1_0.Min(six)
-			acc2_0 = acc2_0.Min(six)
-			acc3_0 = acc3_0.Min(six)
-			acc4_0 = acc4_0.Min(six)
-		}
-	}
-	mask := archsimd.Mask32x16FromBits(a.mask)
-	acc0_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 0*a.os+0)), mask)
-	acc1_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 1*a.os+0)), mask)
-	acc2_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 2*a.os+0)), mask)
-	acc3_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 3*a.os+0)), mask)
-	acc4_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 4*a.os+0)), mask)
+	var acc [80]float32
+	acc5x1(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 5, 1)
 }
+
+// acc6x1 sets acc[(r*1+v)*16:][:16], for pixel r < 6 and vector v < 1, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc6x1(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
 
 // tile6x1 computes 6 output pixels x 16 output channels.
 func tile6x1(a *tileArgs) {
-	var acc0_0 archsimd.Float32x16
-	var acc1_0 archsimd.Float32x16
-	var acc2_0 archsimd.Float32x16
-	var acc3_0 archsimd.Float32x16
-	var acc4_0 archsimd.Float32x16
-	var acc5_0 archsimd.Float32x16
-	w := a.w
-	for t := 0; t < a.ntap; t++ {
-		x0 := unsafe.Add(a.x, a.offs[t])
-		x1 := unsafe.Add(x0, 1*a.xs)
-		x2 := unsafe.Add(x0, 2*a.xs)
-		x3 := unsafe.Add(x0, 3*a.xs)
-		x4 := unsafe.Add(x0, 4*a.xs)
-		x5 := unsafe.Add(x0, 5*a.xs)
-		for c := a.cin; c > 0; c-- {
-			w0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 0)))
-			b0 := archsimd.BroadcastFloat32x16(*(*float32)(x0))
-			acc0_0 = w0.MulAdd(b0, acc0_0)
-			b1 := archsimd.BroadcastFloat32x16(*(*float32)(x1))
-			acc1_0 = w0.MulAdd(b1, acc1_0)
-			b2 := archsimd.BroadcastFloat32x16(*(*float32)(x2))
-			acc2_0 = w0.MulAdd(b2, acc2_0)
-			b3 := archsimd.BroadcastFloat32x16(*(*float32)(x3))
-			acc3_0 = w0.MulAdd(b3, acc3_0)
-			b4 := archsimd.BroadcastFloat32x16(*(*float32)(x4))
-			acc4_0 = w0.MulAdd(b4, acc4_0)
-			b5 := archsimd.BroadcastFloat32x16(*(*float32)(x5))
-			acc5_0 = w0.MulAdd(b5, acc5_0)
-			x0 = unsafe.Add(x0, 4)
-			x1 = unsafe.Add(x1, 4)
-			x2 = unsafe.Add(x2, 4)
-			x3 = unsafe.Add(x3, 4)
-			x4 = unsafe.Add(x4, 4)
-			x5 = unsafe.Add(x5, 4)
-			w = unsafe.Add(w, 64)
-		}
-	}
-	bias0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 0)))
-	acc0_0 = acc0_0.Add(bias0)
-	acc1_0 = acc1_0.Add(bias0)
-	acc2_0 = acc2_0.Add(bias0)
-	acc3_0 = acc3_0.Add(bias0)
-	acc4_0 = acc4_0.Add(bias0)
-	acc5_0 = acc5_0.Add(bias0)
-	if a.res != nil {
-		acc0_0 = acc0_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+0))))
-		acc1_0 = acc1_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 1*a.rs+0))))
-		acc2_0 = acc2_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 2*a.rs+0))))
-		acc3_0 = acc3_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 3*a.rs+0))))
-		acc4_0 = acc4_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 4*a.rs+0))))
-		acc5_0 = acc5_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 5*a.rs+0))))
-	}
-	if a.act != 0 {
-		var zero archsimd.Float32x16
-		acc0_0 = acc0_0.Max(zero)
-		acc1_0 = acc1_0.Max(zero)
-		acc2_0 = acc2_0.Max(zero)
-		acc3_0 = acc3_0.Max(zero)
-		acc4_0 = acc4_0.Max(zero)
-		acc5_0 = acc5_0.Max(zero)
-		if a.act == actReLU6 {
-			six := archsimd.BroadcastFloat32x16(6)
-			acc0_0 = acc0_0.Min(six)
-			acc1_0 = acc1_0.Min(six)
-			acc2_0 = acc2_0.Min(six)
-			acc3_0 = acc3_0.Min(six)
-			acc4_0 = acc4_0.Min(six)
-			acc5_0 = acc5_0.Min(six)
-		}
-	}
-	mask := archsimd.Mask32x16FromBits(a.mask)
-	acc0_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 0*a.os+0)), mask)
-	acc1_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 1*a.os+0)), mask)
-	acc2_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 2*a.os+0)), mask)
-	acc3_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 3*a.os+0)), mask)
-	acc4_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 4*a.os+0)), mask)
-	acc5_0.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 5*a.os+0)), mask)
+	var acc [96]float32
+	acc6x1(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 6, 1)
 }
+
+// acc7x1 sets acc[(r*1+v)*16:][:16], for pixel r < 7 and vector v < 1, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc7x1(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
+
+// tile7x1 computes 7 output pixels x 16 output channels.
+func tile7x1(a *tileArgs) {
+	var acc [112]float32
+	acc7x1(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 7, 1)
+}
+
+// acc8x1 sets acc[(r*1+v)*16:][:16], for pixel r < 8 and vector v < 1, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc8x1(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
+
+// tile8x1 computes 8 output pixels x 16 output channels.
+func tile8x1(a *tileArgs) {
+	var acc [128]float32
+	acc8x1(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 8, 1)
+}
+
+// acc1x2 sets acc[(r*2+v)*16:][:16], for pixel r < 1 and vector v < 2, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc1x2(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
 
 // tile1x2 computes 1 output pixels x 32 output channels.
 func tile1x2(a *tileArgs) {
-	var acc0_0 archsimd.Float32x16
-	var acc0_1 archsimd.Float32x16
-	w := a.w
-	for t := 0; t < a.ntap; t++ {
-		x0 := unsafe.Add(a.x, a.offs[t])
-		for c := a.cin; c > 0; c-- {
-			w0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 0)))
-			w1 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 64)))
-			b0 := archsimd.BroadcastFloat32x16(*(*float32)(x0))
-			acc0_0 = w0.MulAdd(b0, acc0_0)
-			acc0_1 = w1.MulAdd(b0, acc0_1)
-			x0 = unsafe.Add(x0, 4)
-			w = unsafe.Add(w, 128)
-		}
-	}
-	bias0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 0)))
-	bias1 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 64)))
-	acc0_0 = acc0_0.Add(bias0)
-	acc0_1 = acc0_1.Add(bias1)
-	if a.res != nil {
-		acc0_0 = acc0_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+0))))
-		acc0_1 = acc0_1.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+64))))
-	}
-	if a.act != 0 {
-		var zero archsimd.Float32x16
-		acc0_0 = acc0_0.Max(zero)
-		acc0_1 = acc0_1.Max(zero)
-		if a.act == actReLU6 {
-			six := archsimd.BroadcastFloat32x16(6)
-			acc0_0 = acc0_0.Min(six)
-			acc0_1 = acc0_1.Min(six)
-		}
-	}
-	mask := archsimd.Mask32x16FromBits(a.mask)
-	acc0_0.StoreArray((*[16]float32)(unsafe.Add(a.out, 0*a.os+0)))
-	acc0_1.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 0*a.os+64)), mask)
+	var acc [32]float32
+	acc1x2(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 1, 2)
 }
+
+// acc2x2 sets acc[(r*2+v)*16:][:16], for pixel r < 2 and vector v < 2, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc2x2(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
 
 // tile2x2 computes 2 output pixels x 32 output channels.
 func tile2x2(a *tileArgs) {
-	var acc0_0 archsimd.Float32x16
-	var acc0_1 archsimd.Float32x16
-	var acc1_0 archsimd.Float32x16
-	var acc1_1 archsimd.Float32x16
-	w := a.w
-	for t := 0; t < a.ntap; t++ {
-		x0 := unsafe.Add(a.x, a.offs[t])
-		x1 := unsafe.Add(x0, 1*a.xs)
-		for c := a.cin; c > 0; c-- {
-			w0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 0)))
-			w1 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 64)))
-			b0 := archsimd.BroadcastFloat32x16(*(*float32)(x0))
-			acc0_0 = w0.MulAdd(b0, acc0_0)
-			acc0_1 = w1.MulAdd(b0, acc0_1)
-			b1 := archsimd.BroadcastFloat32x16(*(*float32)(x1))
-			acc1_0 = w0.MulAdd(b1, acc1_0)
-			acc1_1 = w1.MulAdd(b1, acc1_1)
-			x0 = unsafe.Add(x0, 4)
-			x1 = unsafe.Add(x1, 4)
-			w = unsafe.Add(w, 128)
-		}
-	}
-	bias0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 0)))
-	bias1 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 64)))
-	acc0_0 = acc0_0.Add(bias0)
-	acc0_1 = acc0_1.Add(bias1)
-	acc1_0 = acc1_0.Add(bias0)
-	acc1_1 = acc1_1.Add(bias1)
-	if a.res != nil {
-		acc0_0 = acc0_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+0))))
-		acc0_1 = acc0_1.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+64))))
-		acc1_0 = acc1_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 1*a.rs+0))))
-		acc1_1 = acc1_1.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 1*a.rs+64))))
-	}
-	if a.act != 0 {
-		var zero archsimd.Float32x16
-		acc0_0 = acc0_0.Max(zero)
-		acc0_1 = acc0_1.Max(zero)
-		acc1_0 = acc1_0.Max(zero)
-		acc1_1 = acc1_1.Max(zero)
-		if a.act == actReLU6 {
-			six := archsimd.BroadcastFloat32x16(6)
-			acc0_0 = acc0_0.Min(six)
-			acc0_1 = acc0_1.Min(six)
-			acc1_0 = acc1_0.Min(six)
-			acc1_1 = acc1_1.Min(six)
-		}
-	}
-	mask := archsimd.Mask32x16FromBits(a.mask)
-	acc0_0.StoreArray((*[16]float32)(unsafe.Add(a.out, 0*a.os+0)))
-	acc0_1.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 0*a.os+64)), mask)
-	acc1_0.StoreArray((*[16]float32)(unsafe.Add(a.out, 1*a.os+0)))
-	acc1_1.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 1*a.os+64)), mask)
+	var acc [64]float32
+	acc2x2(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 2, 2)
 }
+
+// acc3x2 sets acc[(r*2+v)*16:][:16], for pixel r < 3 and vector v < 2, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc3x2(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
 
 // tile3x2 computes 3 output pixels x 32 output channels.
 func tile3x2(a *tileArgs) {
-	var acc0_0 archsimd.Float32x16
-	var acc0_1 archsimd.Float32x16
-	var acc1_0 archsimd.Float32x16
-	var acc1_1 archsimd.Float32x16
-	var acc2_0 archsimd.Float32x16
-	var acc2_1 archsimd.Float32x16
-	w := a.w
-	for t := 0; t < a.ntap; t++ {
-		x0 := unsafe.Add(a.x, a.offs[t])
-		x1 := unsafe.Add(x0, 1*a.xs)
-		x2 := unsafe.Add(x0, 2*a.xs)
-		for c := a.cin; c > 0; c-- {
-			w0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 0)))
-			w1 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 64)))
-			b0 := archsimd.BroadcastFloat32x16(*(*float32)(x0))
-			acc0_0 = w0.MulAdd(b0, acc0_0)
-			acc0_1 = w1.MulAdd(b0, acc0_1)
-			b1 := archsimd.BroadcastFloat32x16(*(*float32)(x1))
-			acc1_0 = w0.MulAdd(b1, acc1_0)
-			acc1_1 = w1.MulAdd(b1, acc1_1)
-			b2 := archsimd.BroadcastFloat32x16(*(*float32)(x2))
-			acc2_0 = w0.MulAdd(b2, acc2_0)
-			acc2_1 = w1.MulAdd(b2, acc2_1)
-			x0 = unsafe.Add(x0, 4)
-			x1 = unsafe.Add(x1, 4)
-			x2 = unsafe.Add(x2, 4)
-			w = unsafe.Add(w, 128)
-		}
-	}
-	bias0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 0)))
-	bias1 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 64)))
-	acc0_0 = acc0_0.Add(bias0)
-	acc0_1 = acc0_1.Add(bias1)
-	acc1_0 = acc1_0.Add(bias0)
-	acc1_1 = acc1_1.Add(bias1)
-	acc2_0 = acc2_0.Add(bias0)
-	acc2_1 = acc2_1.Add(bias1)
-	if a.res != nil {
-		acc0_0 = acc0_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+0))))
-		acc0_1 = acc0_1.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+64))))
-		acc1_0 = acc1_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 1*a.rs+0))))
-		acc1_1 = acc1_1.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 1*a.rs+64))))
-		acc2_0 = acc2_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 2*a.rs+0))))
-		acc2_1 = acc2_1.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 2*a.rs+64))))
-	}
-	if a.act != 0 {
-		var zero archsimd.Float32x16
-		acc0_0 = acc0_0.Max(zero)
-		acc0_1 = acc0_1.Max(zero)
-		acc1_0 = acc1_0.Max(zero)
-		acc1_1 = acc1_1.Max(zero)
-		acc2_0 = acc2_0.Max(zero)
-		acc2_1 = acc2_1.Max(zero)
-		if a.act == actReLU6 {
-			six := archsimd.BroadcastFloat32x16(6)
-			acc0_0 = acc0_0.Min(six)
-			acc0_1 = acc0_1.Min(six)
-			acc1_0 = acc1_0.Min(six)
-			acc1_1 = acc1_1.Min(six)
-			acc2_0 = acc2_0.Min(six)
-			acc2_1 = acc2_1.Min(six)
-		}
-	}
-	mask := archsimd.Mask32x16FromBits(a.mask)
-	acc0_0.StoreArray((*[16]float32)(unsafe.Add(a.out, 0*a.os+0)))
-	acc0_1.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 0*a.os+64)), mask)
-	acc1_0.StoreArray((*[16]float32)(unsafe.Add(a.out, 1*a.os+0)))
-	acc1_1.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 1*a.os+64)), mask)
-	acc2_0.StoreArray((*[16]float32)(unsafe.Add(a.out, 2*a.os+0)))
-	acc2_1.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 2*a.os+64)), mask)
+	var acc [96]float32
+	acc3x2(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 3, 2)
 }
+
+// acc4x2 sets acc[(r*2+v)*16:][:16], for pixel r < 4 and vector v < 2, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc4x2(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
 
 // tile4x2 computes 4 output pixels x 32 output channels.
 func tile4x2(a *tileArgs) {
-	var acc0_0 archsimd.Float32x16
-	var acc0_1 archsimd.Float32x16
-	var acc1_0 archsimd.Float32x16
-	var acc1_1 archsimd.Float32x16
-	var acc2_0 archsimd.Float32x16
-	var acc2_1 archsimd.Float32x16
-	var acc3_0 archsimd.Float32x16
-	var acc3_1 archsimd.Float32x16
-	w := a.w
-	for t := 0; t < a.ntap; t++ {
-		x0 := unsafe.Add(a.x, a.offs[t])
-		x1 := unsafe.Add(x0, 1*a.xs)
-		x2 := unsafe.Add(x0, 2*a.xs)
-		x3 := unsafe.Add(x0, 3*a.xs)
-		for c := a.cin; c > 0; c-- {
-			w0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 0)))
-			w1 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 64)))
-			b0 := archsimd.BroadcastFloat32x16(*(*float32)(x0))
-			acc0_0 = w0.MulAdd(b0, acc0_0)
-			acc0_1 = w1.MulAdd(b0, acc0_1)
-			b1 := archsimd.BroadcastFloat32x16(*(*float32)(x1))
-			acc1_0 = w0.MulAdd(b1, acc1_0)
-			acc1_1 = w1.MulAdd(b1, acc1_1)
-			b2 := archsimd.BroadcastFloat32x16(*(*float32)(x2))
-			acc2_0 = w0.MulAdd(b2, acc2_0)
-			acc2_1 = w1.MulAdd(b2, acc2_1)
-			b3 := archsimd.BroadcastFloat32x16(*(*float32)(x3))
-			acc3_0 = w0.MulAdd(b3, acc3_0)
-			acc3_1 = w1.MulAdd(b3, acc3_1)
-			x0 = unsafe.Add(x0, 4)
-			x1 = unsafe.Add(x1, 4)
-			x2 = unsafe.Add(x2, 4)
-			x3 = unsafe.Add(x3, 4)
-			w = unsafe.Add(w, 128)
-		}
-	}
-	bias0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 0)))
-	bias1 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 64)))
-	acc0_0 = acc0_0.Add(bias0)
-	acc0_1 = acc0_1.Add(bias1)
-	acc1_0 = acc1_0.Add(bias0)
-	acc1_1 = acc1_1.Add(bias1)
-	acc2_0 = acc2_0.Add(bias0)
-	acc2_1 = acc2_1.Add(bias1)
-	acc3_0 = acc3_0.Add(bias0)
-	acc3_1 = acc3_1.Add(bias1)
-	if a.res != nil {
-		acc0_0 = acc0_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+0))))
-		acc0_1 = acc0_1.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+64))))
-		acc1_0 = acc1_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 1*a.rs+0))))
-		acc1_1 = acc1_1.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 1*a.rs+64))))
-		acc2_0 = acc2_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 2*a.rs+0))))
-		acc2_1 = acc2_1.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 2*a.rs+64))))
-		acc3_0 = acc3_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 3*a.rs+0))))
-		acc3_1 = acc3_1.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 3*a.rs+64))))
-	}
-	if a.act != 0 {
-		var zero archsimd.Float32x16
-		acc0_0 = acc0_0.Max(zero)
-		acc0_1 = acc0_1.Max(zero)
-		acc1_0 = acc1_0.Max(zero)
-		acc1_1 = acc1_1.Max(zero)
-		acc2_0 = acc2_0.Max(zero)
-		acc2_1 = acc2_1.Max(zero)
-		acc3_0 = acc3_0.Max(zero)
-		acc3_1 = acc3_1.Max(zero)
-		if a.act == actReLU6 {
-			six := archsimd.BroadcastFloat32x16(6)
-			acc0_0 = acc0_0.Min(six)
-			acc0_1 = acc0_1.Min(six)
-			acc1_0 = acc1_0.Min(six)
-			acc1_1 = acc1_1.Min(six)
-			acc2_0 = acc2_0.Min(six)
-			acc2_1 = acc2_1.Min(six)
-			acc3_0 = acc3_0.Min(six)
-			acc3_1 = acc3_1.Min(six)
-		}
-	}
-	mask := archsimd.Mask32x16FromBits(a.mask)
-	acc0_0.StoreArray((*[16]float32)(unsafe.Add(a.out, 0*a.os+0)))
-	acc0_1.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 0*a.os+64)), mask)
-	acc1_0.StoreArray((*[16]float32)(unsafe.Add(a.out, 1*a.os+0)))
-	acc1_1.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 1*a.os+64)), mask)
-	acc2_0.StoreArray((*[16]float32)(unsafe.Add(a.out, 2*a.os+0)))
-	acc2_1.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 2*a.os+64)), mask)
-	acc3_0.StoreArray((*[16]float32)(unsafe.Add(a.out, 3*a.os+0)))
-	acc3_1.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 3*a.os+64)), mask)
+	var acc [128]float32
+	acc4x2(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 4, 2)
 }
+
+// acc5x2 sets acc[(r*2+v)*16:][:16], for pixel r < 5 and vector v < 2, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc5x2(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
+
+// tile5x2 computes 5 output pixels x 32 output channels.
+func tile5x2(a *tileArgs) {
+	var acc [160]float32
+	acc5x2(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 5, 2)
+}
+
+// acc6x2 sets acc[(r*2+v)*16:][:16], for pixel r < 6 and vector v < 2, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc6x2(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
+
+// tile6x2 computes 6 output pixels x 32 output channels.
+func tile6x2(a *tileArgs) {
+	var acc [192]float32
+	acc6x2(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 6, 2)
+}
+
+// acc7x2 sets acc[(r*2+v)*16:][:16], for pixel r < 7 and vector v < 2, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc7x2(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
+
+// tile7x2 computes 7 output pixels x 32 output channels.
+func tile7x2(a *tileArgs) {
+	var acc [224]float32
+	acc7x2(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 7, 2)
+}
+
+// acc8x2 sets acc[(r*2+v)*16:][:16], for pixel r < 8 and vector v < 2, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc8x2(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
+
+// tile8x2 computes 8 output pixels x 32 output channels.
+func tile8x2(a *tileArgs) {
+	var acc [256]float32
+	acc8x2(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 8, 2)
+}
+
+// acc1x3 sets acc[(r*3+v)*16:][:16], for pixel r < 1 and vector v < 3, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc1x3(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
 
 // tile1x3 computes 1 output pixels x 48 output channels.
 func tile1x3(a *tileArgs) {
-	var acc0_0 archsimd.Float32x16
-	var acc0_1 archsimd.Float32x16
-	var acc0_2 archsimd.Float32x16
-	w := a.w
-	for t := 0; t < a.ntap; t++ {
-		x0 := unsafe.Add(a.x, a.offs[t])
-		for c := a.cin; c > 0; c-- {
-			w0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 0)))
-			w1 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 64)))
-			w2 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 128)))
-			b0 := archsimd.BroadcastFloat32x16(*(*float32)(x0))
-			acc0_0 = w0.MulAdd(b0, acc0_0)
-			acc0_1 = w1.MulAdd(b0, acc0_1)
-			acc0_2 = w2.MulAdd(b0, acc0_2)
-			x0 = unsafe.Add(x0, 4)
-			w = unsafe.Add(w, 192)
-		}
-	}
-	bias0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 0)))
-	bias1 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 64)))
-	bias2 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 128)))
-	acc0_0 = acc0_0.Add(bias0)
-	acc0_1 = acc0_1.Add(bias1)
-	acc0_2 = acc0_2.Add(bias2)
-	if a.res != nil {
-		acc0_0 = acc0_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+0))))
-		acc0_1 = acc0_1.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+64))))
-		acc0_2 = acc0_2.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+128))))
-	}
-	if a.act != 0 {
-		var zero archsimd.Float32x16
-		acc0_0 = acc0_0.Max(zero)
-		acc0_1 = acc0_1.Max(zero)
-		acc0_2 = acc0_2.Max(zero)
-		if a.act == actReLU6 {
-			six := archsimd.BroadcastFloat32x16(6)
-			acc0_0 = acc0_0.Min(six)
-			acc0_1 = acc0_1.Min(six)
-			acc0_2 = acc0_2.Min(six)
-		}
-	}
-	mask := archsimd.Mask32x16FromBits(a.mask)
-	acc0_0.StoreArray((*[16]float32)(unsafe.Add(a.out, 0*a.os+0)))
-	acc0_1.StoreArray((*[16]float32)(unsafe.Add(a.out, 0*a.os+64)))
-	acc0_2.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 0*a.os+128)), mask)
+	var acc [48]float32
+	acc1x3(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 1, 3)
 }
+
+// acc2x3 sets acc[(r*3+v)*16:][:16], for pixel r < 2 and vector v < 3, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc2x3(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
 
 // tile2x3 computes 2 output pixels x 48 output channels.
 func tile2x3(a *tileArgs) {
-	var acc0_0 archsimd.Float32x16
-	var acc0_1 archsimd.Float32x16
-	var acc0_2 archsimd.Float32x16
-	var acc1_0 archsimd.Float32x16
-	var acc1_1 archsimd.Float32x16
-	var acc1_2 archsimd.Float32x16
-	w := a.w
-	for t := 0; t < a.ntap; t++ {
-		x0 := unsafe.Add(a.x, a.offs[t])
-		x1 := unsafe.Add(x0, 1*a.xs)
-		for c := a.cin; c > 0; c-- {
-			w0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 0)))
-			w1 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 64)))
-			w2 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 128)))
-			b0 := archsimd.BroadcastFloat32x16(*(*float32)(x0))
-			acc0_0 = w0.MulAdd(b0, acc0_0)
-			acc0_1 = w1.MulAdd(b0, acc0_1)
-			acc0_2 = w2.MulAdd(b0, acc0_2)
-			b1 := archsimd.BroadcastFloat32x16(*(*float32)(x1))
-			acc1_0 = w0.MulAdd(b1, acc1_0)
-			acc1_1 = w1.MulAdd(b1, acc1_1)
-			acc1_2 = w2.MulAdd(b1, acc1_2)
-			x0 = unsafe.Add(x0, 4)
-			x1 = unsafe.Add(x1, 4)
-			w = unsafe.Add(w, 192)
-		}
-	}
-	bias0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 0)))
-	bias1 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 64)))
-	bias2 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 128)))
-	acc0_0 = acc0_0.Add(bias0)
-	acc0_1 = acc0_1.Add(bias1)
-	acc0_2 = acc0_2.Add(bias2)
-	acc1_0 = acc1_0.Add(bias0)
-	acc1_1 = acc1_1.Add(bias1)
-	acc1_2 = acc1_2.Add(bias2)
-	if a.res != nil {
-		acc0_0 = acc0_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+0))))
-		acc0_1 = acc0_1.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+64))))
-		acc0_2 = acc0_2.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+128))))
-		acc1_0 = acc1_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 1*a.rs+0))))
-		acc1_1 = acc1_1.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 1*a.rs+64))))
-		acc1_2 = acc1_2.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 1*a.rs+128))))
-	}
-	if a.act != 0 {
-		var zero archsimd.Float32x16
-		acc0_0 = acc0_0.Max(zero)
-		acc0_1 = acc0_1.Max(zero)
-		acc0_2 = acc0_2.Max(zero)
-		acc1_0 = acc1_0.Max(zero)
-		acc1_1 = acc1_1.Max(zero)
-		acc1_2 = acc1_2.Max(zero)
-		if a.act == actReLU6 {
-			six := archsimd.BroadcastFloat32x16(6)
-			acc0_0 = acc0_0.Min(six)
-			acc0_1 = acc0_1.Min(six)
-			acc0_2 = acc0_2.Min(six)
-			acc1_0 = acc1_0.Min(six)
-			acc1_1 = acc1_1.Min(six)
-			acc1_2 = acc1_2.Min(six)
-		}
-	}
-	mask := archsimd.Mask32x16FromBits(a.mask)
-	acc0_0.StoreArray((*[16]float32)(unsafe.Add(a.out, 0*a.os+0)))
-	acc0_1.StoreArray((*[16]float32)(unsafe.Add(a.out, 0*a.os+64)))
-	acc0_2.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 0*a.os+128)), mask)
-	acc1_0.StoreArray((*[16]float32)(unsafe.Add(a.out, 1*a.os+0)))
-	acc1_1.StoreArray((*[16]float32)(unsafe.Add(a.out, 1*a.os+64)))
-	acc1_2.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 1*a.os+128)), mask)
+	var acc [96]float32
+	acc2x3(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 2, 3)
 }
+
+// acc3x3 sets acc[(r*3+v)*16:][:16], for pixel r < 3 and vector v < 3, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc3x3(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
 
 // tile3x3 computes 3 output pixels x 48 output channels.
 func tile3x3(a *tileArgs) {
-	var acc0_0 archsimd.Float32x16
-	var acc0_1 archsimd.Float32x16
-	var acc0_2 archsimd.Float32x16
-	var acc1_0 archsimd.Float32x16
-	var acc1_1 archsimd.Float32x16
-	var acc1_2 archsimd.Float32x16
-	var acc2_0 archsimd.Float32x16
-	var acc2_1 archsimd.Float32x16
-	var acc2_2 archsimd.Float32x16
-	w := a.w
-	for t := 0; t < a.ntap; t++ {
-		x0 := unsafe.Add(a.x, a.offs[t])
-		x1 := unsafe.Add(x0, 1*a.xs)
-		x2 := unsafe.Add(x0, 2*a.xs)
-		for c := a.cin; c > 0; c-- {
-			w0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 0)))
-			w1 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 64)))
-			w2 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(w, 128)))
-			b0 := archsimd.BroadcastFloat32x16(*(*float32)(x0))
-			acc0_0 = w0.MulAdd(b0, acc0_0)
-			acc0_1 = w1.MulAdd(b0, acc0_1)
-			acc0_2 = w2.MulAdd(b0, acc0_2)
-			b1 := archsimd.BroadcastFloat32x16(*(*float32)(x1))
-			acc1_0 = w0.MulAdd(b1, acc1_0)
-			acc1_1 = w1.MulAdd(b1, acc1_1)
-			acc1_2 = w2.MulAdd(b1, acc1_2)
-			b2 := archsimd.BroadcastFloat32x16(*(*float32)(x2))
-			acc2_0 = w0.MulAdd(b2, acc2_0)
-			acc2_1 = w1.MulAdd(b2, acc2_1)
-			acc2_2 = w2.MulAdd(b2, acc2_2)
-			x0 = unsafe.Add(x0, 4)
-			x1 = unsafe.Add(x1, 4)
-			x2 = unsafe.Add(x2, 4)
-			w = unsafe.Add(w, 192)
-		}
-	}
-	bias0 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 0)))
-	bias1 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 64)))
-	bias2 := archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.bias, 128)))
-	acc0_0 = acc0_0.Add(bias0)
-	acc0_1 = acc0_1.Add(bias1)
-	acc0_2 = acc0_2.Add(bias2)
-	acc1_0 = acc1_0.Add(bias0)
-	acc1_1 = acc1_1.Add(bias1)
-	acc1_2 = acc1_2.Add(bias2)
-	acc2_0 = acc2_0.Add(bias0)
-	acc2_1 = acc2_1.Add(bias1)
-	acc2_2 = acc2_2.Add(bias2)
-	if a.res != nil {
-		acc0_0 = acc0_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+0))))
-		acc0_1 = acc0_1.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+64))))
-		acc0_2 = acc0_2.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 0*a.rs+128))))
-		acc1_0 = acc1_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 1*a.rs+0))))
-		acc1_1 = acc1_1.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 1*a.rs+64))))
-		acc1_2 = acc1_2.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 1*a.rs+128))))
-		acc2_0 = acc2_0.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 2*a.rs+0))))
-		acc2_1 = acc2_1.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 2*a.rs+64))))
-		acc2_2 = acc2_2.Add(archsimd.LoadFloat32x16Array((*[16]float32)(unsafe.Add(a.res, 2*a.rs+128))))
-	}
-	if a.act != 0 {
-		var zero archsimd.Float32x16
-		acc0_0 = acc0_0.Max(zero)
-		acc0_1 = acc0_1.Max(zero)
-		acc0_2 = acc0_2.Max(zero)
-		acc1_0 = acc1_0.Max(zero)
-		acc1_1 = acc1_1.Max(zero)
-		acc1_2 = acc1_2.Max(zero)
-		acc2_0 = acc2_0.Max(zero)
-		acc2_1 = acc2_1.Max(zero)
-		acc2_2 = acc2_2.Max(zero)
-		if a.act == actReLU6 {
-			six := archsimd.BroadcastFloat32x16(6)
-			acc0_0 = acc0_0.Min(six)
-			acc0_1 = acc0_1.Min(six)
-			acc0_2 = acc0_2.Min(six)
-			acc1_0 = acc1_0.Min(six)
-			acc1_1 = acc1_1.Min(six)
-			acc1_2 = acc1_2.Min(six)
-			acc2_0 = acc2_0.Min(six)
-			acc2_1 = acc2_1.Min(six)
-			acc2_2 = acc2_2.Min(six)
-		}
-	}
-	mask := archsimd.Mask32x16FromBits(a.mask)
-	acc0_0.StoreArray((*[16]float32)(unsafe.Add(a.out, 0*a.os+0)))
-	acc0_1.StoreArray((*[16]float32)(unsafe.Add(a.out, 0*a.os+64)))
-	acc0_2.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 0*a.os+128)), mask)
-	acc1_0.StoreArray((*[16]float32)(unsafe.Add(a.out, 1*a.os+0)))
-	acc1_1.StoreArray((*[16]float32)(unsafe.Add(a.out, 1*a.os+64)))
-	acc1_2.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 1*a.os+128)), mask)
-	acc2_0.StoreArray((*[16]float32)(unsafe.Add(a.out, 2*a.os+0)))
-	acc2_1.StoreArray((*[16]float32)(unsafe.Add(a.out, 2*a.os+64)))
-	acc2_2.StoreArrayMasked((*[16]float32)(unsafe.Add(a.out, 2*a.os+128)), mask)
+	var acc [144]float32
+	acc3x3(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 3, 3)
+}
+
+// acc4x3 sets acc[(r*3+v)*16:][:16], for pixel r < 4 and vector v < 3, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc4x3(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
+
+// tile4x3 computes 4 output pixels x 48 output channels.
+func tile4x3(a *tileArgs) {
+	var acc [192]float32
+	acc4x3(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 4, 3)
+}
+
+// acc5x3 sets acc[(r*3+v)*16:][:16], for pixel r < 5 and vector v < 3, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc5x3(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
+
+// tile5x3 computes 5 output pixels x 48 output channels.
+func tile5x3(a *tileArgs) {
+	var acc [240]float32
+	acc5x3(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 5, 3)
+}
+
+// acc6x3 sets acc[(r*3+v)*16:][:16], for pixel r < 6 and vector v < 3, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc6x3(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
+
+// tile6x3 computes 6 output pixels x 48 output channels.
+func tile6x3(a *tileArgs) {
+	var acc [288]float32
+	acc6x3(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 6, 3)
+}
+
+// acc7x3 sets acc[(r*3+v)*16:][:16], for pixel r < 7 and vector v < 3, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc7x3(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
+
+// tile7x3 computes 7 output pixels x 48 output channels.
+func tile7x3(a *tileArgs) {
+	var acc [336]float32
+	acc7x3(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 7, 3)
+}
+
+// acc8x3 sets acc[(r*3+v)*16:][:16], for pixel r < 8 and vector v < 3, to
+// the sum over taps t and channels c of x[r*xs+offs[t]+4c] times the
+// weights w[t][c][v*16:][:16] (byte offsets; assembly).
+//
+//go:noescape
+func acc8x3(x unsafe.Pointer, xs uintptr, offs *uintptr, ntap, cin int, w unsafe.Pointer, acc *float32)
+
+// tile8x3 computes 8 output pixels x 48 output channels.
+func tile8x3(a *tileArgs) {
+	var acc [384]float32
+	acc8x3(a.x, a.xs, unsafe.SliceData(a.offs), a.ntap, a.cin, a.w, &acc[0])
+	tileStore(a, acc[:], 8, 3)
 }

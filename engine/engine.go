@@ -13,10 +13,12 @@
 //     convolutions reading it pad, and channels rounded up to a multiple of
 //     16 (one AVX-512 vector); every buffer of an input size and batch
 //     capacity is allocated once (a workspace) and reused.
-//   - Convolutions are direct (implicit im2col): a tile of up to 6 output
+//   - Convolutions are direct (implicit im2col): a tile of up to 8 output
 //     pixels of one row times 16 to 48 output channels accumulates in
 //     registers over the kernel taps and the input channels, reading the
 //     input in place; the weights are packed per block of output channels.
+//     3x3 stride-1 convolutions use Winograd's F(2x2) or F(4x4, 3x3)
+//     transforms, whose products run on the same tiles.
 //     Batch-norm (frozen or running statistics) is folded into the weights
 //     and bias; bias, the residual addition of a ResNet or MobileNetV2
 //     block and the activation are applied as the tile is stored.
@@ -32,9 +34,11 @@
 //   - Work is split across GOMAXPROCS goroutines (or Options.Threads) by
 //     output rows.
 //
-// The tiles use AVX-512 (package simd/archsimd, GOEXPERIMENT=simd) when the
-// CPU has it, checked at run time; otherwise, and in builds without the
-// experiment, portable Go loops compute the same (SIMD reports which).
+// The tiles use AVX-512 when the CPU has it, checked at run time: their
+// products are generated Go assembly (conv_kernels_amd64.s, written by
+// gen_kernels.go), the rest vector code of package simd/archsimd
+// (GOEXPERIMENT=simd). Otherwise, and in builds without the experiment,
+// portable Go loops compute the same (SIMD reports which).
 //
 // Results match the GoMLX graph to float32 rounding (summation order
 // differs): the tests compare both on every backbone.

@@ -38,7 +38,10 @@ func roundUp(n int) int { return (n + lanes - 1) / lanes * lanes }
 
 // maxMR is the most output pixels of a tile per number of vectors of
 // output channels (the generated tile shapes).
-var maxMR = [4]int{0, 6, 4, 3}
+var maxMR = [4]int{0, maxTileRows, maxTileRows, maxTileRows}
+
+// maxTileRows is the most output pixels of a tile.
+const maxTileRows = 8
 
 // block is a group of nv vectors of output channels starting at vector v0,
 // whose packed weights start at woff.

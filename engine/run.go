@@ -278,7 +278,7 @@ func (s *convStep) row(r *runner, b, oy int) {
 
 // tileGo is the portable tile: the same computation as the AVX-512 tiles.
 func tileGo(a *tileArgs, mr, nv int) {
-	var acc [6][3 * lanes]float32
+	var acc [maxTileRows][3 * lanes]float32
 	width := nv * lanes
 	w := unsafe.Slice((*float32)(a.w), a.ntap*a.cin*width)
 	for t := range a.ntap {

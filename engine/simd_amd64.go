@@ -19,7 +19,37 @@ var useSIMD = archsimd.X86.AVX512()
 func clearUpper() { archsimd.ClearAVXUpperBits() }
 
 // simdTile runs the generated tile of mr pixels and nv vectors.
-func simdTile(a *tileArgs, mr, nv int) { simdTiles[nv][mr](a) }
+func simdTile(a *tileArgs, mr, nv int) { asmTiles[nv][mr](a) }
+
+// tileStore finishes a tile from its accumulators acc (pixel r, vector v
+// at (r*nv+v)*16): bias, residual, activation, and the store, masked on
+// the last vector.
+func tileStore(a *tileArgs, acc []float32, mr, nv int) {
+	pa := unsafe.Pointer(unsafe.SliceData(acc))
+	_ = acc[mr*nv*lanes-1]
+	mask := archsimd.Mask32x16FromBits(a.mask)
+	for r := range mr {
+		out := unsafe.Add(a.out, uintptr(r)*a.os)
+		var res unsafe.Pointer
+		if a.res != nil {
+			res = unsafe.Add(a.res, uintptr(r)*a.rs)
+		}
+		for v := range nv {
+			off := uintptr(v * lanes * 4)
+			y := vec(unsafe.Add(pa, uintptr(r*nv+v)*lanes*4)).Add(vec(unsafe.Add(a.bias, off)))
+			if res != nil {
+				y = y.Add(vec(unsafe.Add(res, off)))
+			}
+			y = act16(y, a.act)
+			dst := (*[16]float32)(unsafe.Add(out, off))
+			if v < nv-1 {
+				y.StoreArray(dst)
+			} else {
+				y.StoreArrayMasked(dst, mask)
+			}
+		}
+	}
+}
 
 // vec loads 16 floats at p.
 func vec(p unsafe.Pointer) archsimd.Float32x16 {
