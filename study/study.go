@@ -71,6 +71,13 @@ type Options struct {
 	// with another grid, seeds or options (runs already there are kept
 	// where their configuration is still the one their setting gets).
 	AllowChange bool
+	// Reuse are other study folders whose trained runs this study takes
+	// instead of training them again: a run is reused when its
+	// configuration (config.yaml, seed included) is byte for byte the one
+	// this study gives the run, its training is over and its study trained
+	// on the same training data. The reused run directory is copied
+	// (without its evaluation) and evaluated as this study's run.
+	Reuse []string
 	// AnalyzeImages is the number of evaluation images of the gradient-norm
 	// analysis (0: DefaultAnalyzeImages).
 	AnalyzeImages int
@@ -147,9 +154,9 @@ type Outcome struct {
 	Runs, InShard int
 	// Finished counts the shard's runs finished before this call; Trained
 	// the runs trained from the start, Resumed those continued from a
-	// checkpoint, Evaluated the runs evaluated (all that this call
-	// finished).
-	Finished, Trained, Resumed, Evaluated int
+	// checkpoint, Reused those copied from another study (Options.Reuse),
+	// Evaluated the runs evaluated (all that this call finished).
+	Finished, Trained, Resumed, Reused, Evaluated int
 	// Busy names the runs another process held.
 	Busy []string
 	// Report is the report written at the end (nil if none was).
@@ -381,6 +388,8 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 			oc.Trained++
 		case statusResumed:
 			oc.Resumed++
+		case statusReused:
+			oc.Reused++
 		case statusFinishedElsewhere:
 			fmt.Fprintf(out, "%s: finished by another process\n", j.Dir)
 			continue
@@ -396,7 +405,11 @@ func Run(ctx context.Context, opts Options) (*Outcome, error) {
 		}
 		fmt.Fprintln(out)
 	}
-	fmt.Fprintf(out, "\nstudy %s: %d runs trained, %d resumed, in %s", opts.Dir, oc.Trained, oc.Resumed, now().Sub(start).Round(time.Second))
+	fmt.Fprintf(out, "\nstudy %s: %d runs trained, %d resumed", opts.Dir, oc.Trained, oc.Resumed)
+	if oc.Reused > 0 {
+		fmt.Fprintf(out, ", %d reused", oc.Reused)
+	}
+	fmt.Fprintf(out, ", in %s", now().Sub(start).Round(time.Second))
 	if len(oc.Busy) > 0 {
 		fmt.Fprintf(out, "; %d held by other processes: %s", len(oc.Busy), strings.Join(oc.Busy, ", "))
 	}
@@ -502,6 +515,7 @@ const (
 	statusTrained = iota
 	statusResumed
 	statusEvaluated // training was over: evaluated only
+	statusReused    // copied from another study, then evaluated
 	statusFinishedElsewhere
 )
 
@@ -532,6 +546,16 @@ func runJob(ctx context.Context, opts *Options, m *Manifest, j *job, out io.Writ
 	var tr trained
 	var sum *detector.Summary
 	trainedPath := filepath.Join(runDir, TrainedFile)
+	if _, err := os.Stat(trainedPath); errors.Is(err, os.ErrNotExist) && len(opts.Reuse) > 0 {
+		from, err := reuseRun(opts, m, j, runDir)
+		if err != nil {
+			return 0, fmt.Errorf("run %s: %w", j.Dir, err)
+		}
+		if from != "" {
+			fmt.Fprintf(out, "%s: reusing %s (same configuration and training data; trained there)\n", j.Dir, from)
+			status = statusReused
+		}
+	}
 	if err := readJSONFile(trainedPath, &tr); errors.Is(err, os.ErrNotExist) {
 		last := filepath.Join(runDir, detector.WeightsDir, detector.LastCkpt)
 		resume := false
@@ -572,13 +596,91 @@ func runJob(ctx context.Context, opts *Options, m *Manifest, j *job, out io.Writ
 	} else if err != nil {
 		return 0, fmt.Errorf("run %s: %w", j.Dir, err)
 	} else {
-		fmt.Fprintf(out, "%s: trained before; evaluating\n", j.Dir)
+		if status != statusReused {
+			fmt.Fprintf(out, "%s: trained before; evaluating\n", j.Dir)
+		}
 		sum = tr.summary(runDir)
 	}
 	if err := evaluateRun(opts, m, j, runDir, &tr, sum, out); err != nil {
 		return 0, fmt.Errorf("run %s: %w", j.Dir, err)
 	}
 	return status, nil
+}
+
+// reuseRun looks in the Reuse folders for a trained run with j's
+// configuration and m's training data; it copies the first found to runDir
+// (which must not hold a checkpoint yet), without its evaluation files, and
+// returns its path ("" when none matches).
+func reuseRun(opts *Options, m *Manifest, j *job, runDir string) (string, error) {
+	if _, err := os.Stat(filepath.Join(runDir, detector.WeightsDir, detector.LastCkpt)); err == nil {
+		return "", nil // an interrupted run of this study: resume it instead
+	}
+	for _, dir := range opts.Reuse {
+		other, err := ReadManifest(dir)
+		if err != nil {
+			return "", fmt.Errorf("--reuse: %w", err)
+		}
+		if !sameData(other.Train, m.Train) {
+			continue
+		}
+		cands, err := filepath.Glob(filepath.Join(dir, "*", fmt.Sprintf("seed-%d", j.Seed), detector.ConfigFile))
+		if err != nil {
+			return "", err
+		}
+		for _, c := range cands {
+			src := filepath.Dir(c)
+			have, err := os.ReadFile(c)
+			if err != nil || string(have) != string(j.ConfigYAML) {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(src, TrainedFile)); err != nil {
+				continue // still training there
+			}
+			if err := copyRunDir(src, runDir); err != nil {
+				return "", fmt.Errorf("reusing %s: %w", src, err)
+			}
+			return src, nil
+		}
+	}
+	return "", nil
+}
+
+// copyRunDir copies the run directory src to dst (through a temporary
+// folder renamed at the end), leaving out the evaluation of src's study.
+func copyRunDir(src, dst string) error {
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	tmp := dst + ".copy"
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(tmp, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if rel == ResultFile || rel == DetsFile || !d.Type().IsRegular() {
+			return nil
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, raw, 0o644)
+	})
+	if err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	return os.Rename(tmp, dst)
 }
 
 // evaluateRun evaluates the last checkpoint of a trained run on the

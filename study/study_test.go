@@ -337,6 +337,54 @@ func TestStudy(t *testing.T) {
 		}
 	})
 
+	t.Run("reuse of another study's runs", func(t *testing.T) {
+		other := "ghmr"
+		if opts.Base.Loss.Reg == other {
+			other = "smooth_l1"
+		}
+		o := opts
+		o.Dir = filepath.Join(t.TempDir(), "reg")
+		o.Spec.Axes = []Axis{{Key: "loss.reg", Values: []string{opts.Base.Loss.Reg, other}}}
+		o.Spec.Set = []Assignment{{Key: "loss.cls", Value: "ghmc"}}
+		o.Spec.Seeds = []int64{1}
+		o.Reuse = []string{dir}
+		oc, err := Run(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if oc.Reused != 1 || oc.Trained != 1 {
+			t.Fatalf("%+v, want the ghmc run of seed 1 reused and the %s run trained", oc, other)
+		}
+		src := filepath.Join(dir, "cls=ghmc", "seed-1")
+		dst := filepath.Join(o.Dir, "reg="+opts.Base.Loss.Reg, "seed-1")
+		a, _ := os.ReadFile(filepath.Join(src, "weights", detector.LastCkpt))
+		b, err := os.ReadFile(filepath.Join(dst, "weights", detector.LastCkpt))
+		if err != nil || len(a) == 0 || string(a) != string(b) {
+			t.Fatalf("the reused run's checkpoint differs from its source (%v)", err)
+		}
+		ra, _ := readResult(filepath.Join(src, ResultFile))
+		rb, err := readResult(filepath.Join(dst, ResultFile))
+		if err != nil || rb == nil {
+			t.Fatalf("reused run: no result (%v)", err)
+		}
+		if rb.Setting != "reg="+opts.Base.Loss.Reg || rb.Stats != ra.Stats {
+			t.Errorf("reused run: setting %q, stats %v; want reg=%s and the source's %v", rb.Setting, rb.Stats, opts.Base.Loss.Reg, ra.Stats)
+		}
+		// Other training data: nothing is reused.
+		o.Dir = filepath.Join(t.TempDir(), "reg-other-data")
+		o.Spec.Axes = []Axis{{Key: "loss.reg", Values: []string{opts.Base.Loss.Reg}}}
+		train := *opts.Train
+		train.Images = train.Images[1:]
+		o.Train = &train
+		oc, err = Run(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if oc.Reused != 0 || oc.Trained != 1 {
+			t.Errorf("other training data: %+v, want the run trained, not reused", oc)
+		}
+	})
+
 	t.Run("changed grid keeps the runs and merges them", func(t *testing.T) {
 		o := opts
 		o.Spec.Axes = []Axis{{Key: "loss.cls", Values: []string{"focal", "ce"}}}

@@ -18,7 +18,7 @@ import (
 type studyFlags struct {
 	trainFlags
 	evalSplit, evalData, shard string
-	vary, set, baseline        []string
+	vary, set, baseline, reuse []string
 	seeds, rare, analyze       int
 	firstSeed                  int64
 	allowChange, dryRun        bool
@@ -62,7 +62,13 @@ grid, seeds or options in the same folder are refused unless --allow-change.
 --shard i/n runs every n-th run from the i-th (processes sharing DIR, such as
 a Slurm array or a Kubernetes indexed job; a lock file per run keeps two
 processes off one run); "ghmdet study report DIR" merges the runs finished
-so far. --dry-run checks everything and lists the runs without running them.`,
+so far. --dry-run checks everything and lists the runs without running them.
+
+--reuse OTHER_DIR takes the trained runs of another study instead of training
+them again: a run whose configuration (config.yaml, seed included) is the one
+this study gives it, byte for byte, trained on the same training data, is
+copied and evaluated here (for example the GHM-C + smooth L1 runs of a
+classification-loss study in a box-loss study with GHM-C fixed).`,
 		Example: `  ghmdet study --data shapes/annotations/instances_train.json --val shapes/annotations/instances_val.json --vary loss.cls=ce,ohem,focal,ghmc --seeds 3 --epochs 16 --baseline loss.cls=focal --out studies/cls
   ghmdet study --data ../shared/data/bccd --eval-split test --preset mobilenet --backbone-weights ../shared/data/mobilenet/mobilenet_v2_1.0_224_quant.tflite --vary loss.cls=focal,ghmc --out studies/bccd
   ghmdet study --data shapes/annotations/instances_train.json --val shapes/annotations/instances_val.json --vary loss.ghmc_bins=5,10,30 --vary loss.ghmc_momentum=0,0.75 --shard 1/2 --out studies/bins
@@ -91,6 +97,7 @@ so far. --dry-run checks everything and lists the runs without running them.`,
 	fl.StringVar(&f.out, "out", "", "study folder (required)")
 	fl.StringVar(&f.shard, "shard", "", "run only shard i/n of the grid (processes sharing the study folder)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "check every run's configuration and list the runs, without running or writing anything")
+	fl.StringArrayVar(&f.reuse, "reuse", nil, "another study folder whose trained runs with the same configuration and training data are copied instead of trained (repeatable)")
 	fl.BoolVar(&f.allowChange, "allow-change", false, "let this study replace another one recorded in the folder (runs with an unchanged configuration are kept)")
 	fl.StringVar(&f.backend, "backend", "", "compute backend (default \"go\", or $GHMDET_BACKEND)")
 	fl.StringVar(&f.weights, "backbone-weights", "", "pretrained backbone weights (a MobileNetV2 .tflite file for --backbone mobilenetv2)")
@@ -232,7 +239,7 @@ func runStudy(cmd *cobra.Command, f *studyFlags) error {
 	oc, err := study.Run(intr.Context(), study.Options{
 		Dir: f.out, Spec: spec, Base: base, Train: trainDS, Val: valDS, Eval: evalDS,
 		EvalName: fmt.Sprintf("%s (%d images, %d boxes)", evalName, len(evalDS.Images), evalDS.NumObjects()),
-		Backend:  b, Shard: shard, AllowChange: f.allowChange, AnalyzeImages: f.analyze,
+		Backend:  b, Shard: shard, AllowChange: f.allowChange, AnalyzeImages: f.analyze, Reuse: f.reuse,
 		Report: study.ReportOptions{RareClasses: rare}, Out: cmd.OutOrStdout(), Version: Version, DryRun: f.dryRun,
 	})
 	if err != nil {
