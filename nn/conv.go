@@ -26,6 +26,13 @@
 //     when batch*Ho*Wo >= 1024 and Cin >= 16, else concat (few positions or
 //     an RGB stem): the measured best or within 10% on every size tried.
 //
+// Tried and not used: the input gradient as the "full" convolution of the
+// output gradient with the flipped kernel (gradFull, stride 1) instead of
+// each tap's gradient padded back measured from 18% faster (64 channels,
+// 64x64) to 35% slower (512 channels, 8x8) per layer, no faster on the cpu
+// preset's training step (0.16-0.20 s either way, batch 4) and 3-4% slower
+// on ResNet-50's at 512x512; it stays a variant of the benchmarks.
+//
 // GoMLX v0.28.16 differentiates Pad (its gradient is a Slice) but not Rsqrt
 // (use Reciprocal(Sqrt)) or Clip; its Identity (used by custom gradients)
 // copies its input when that buffer has other consumers still to run.
@@ -292,6 +299,14 @@ const (
 	// the im2col matrix is transposed when that is the smaller copy); the
 	// input gradient of each tap is padded back into place and summed.
 	gradPads
+	// gradFull: as gradPads for the kernel gradient; the input gradient of
+	// a stride-1 convolution is the "full" convolution of the output
+	// gradient (padded once, kh-1-top rows before and kh-1-bottom after)
+	// with the kernel flipped and transposed ([kh,kw,Cout,Cin]), computed
+	// like the forward pass (taps, shift-sum or concat). Strided
+	// convolutions, and paddings wider than the kernel, fall back to
+	// gradPads.
+	gradFull
 )
 
 // gradMode is the gradient used by Conv2D; the benchmarks switch it.
@@ -486,6 +501,10 @@ func convCustomGrad(x, w *Node, g convGeom, method ConvMethod) *Node {
 			dw = Reshape(MatMul(Transpose(a, 0, 1), v2), kh, kw, cin, cout)
 		}
 
+		if gradMode == gradFull && g.stride == 1 && g.top < kh && g.bottom < kh && g.left < kw && g.right < kw {
+			return []*Node{convFullInputGrad(v, w, g, x.Shape().Dim(1), x.Shape().Dim(2)), dw}
+		}
+
 		// Input gradient: each tap's gradient placed back and summed.
 		var dxp, dcols *Node
 		if method == ConvConcat {
@@ -513,6 +532,24 @@ func convCustomGrad(x, w *Node, g convGeom, method ConvMethod) *Node {
 		return []*Node{tp.unpad(dxp), dw}
 	}
 	return WithCustomGradient([]*Node{x, w}, forward, grad)
+}
+
+// convFullInputGrad returns the gradient with respect to the input [B,H,W,Cin]
+// of a stride-1 convolution with kernel w [kh,kw,Cin,Cout] and geometry g
+// (padding at most kernel-1 on every side), given the output gradient v
+// [B,ho,wo,Cout]: dx[q] = sum over taps (i,j) of v[q+top-i, q'+left-j]
+// w[i,j]^T, which is the stride-1 convolution of v padded by kh-1-top rows
+// before and kh-1-bottom after (kw-1-left, kw-1-right columns) with the
+// kernel flipped in both spatial axes and transposed to [kh,kw,Cout,Cin].
+func convFullInputGrad(v, w *Node, g convGeom, h, wd int) *Node {
+	kh, kw := w.Shape().Dim(0), w.Shape().Dim(1)
+	b, cout := v.Shape().Dim(0), v.Shape().Dim(3)
+	wf := TransposeAllAxes(Reverse(w, 0, 1), 0, 1, 3, 2)
+	gf := convGeom{top: kh - 1 - g.top, bottom: kh - 1 - g.bottom,
+		left: kw - 1 - g.left, right: kw - 1 - g.right, stride: 1, ho: h, wo: wd}
+	taps := newTapper(v, gf, kh, kw).taps()
+	dx, _ := convTaps(taps, wf, gf, AutoMethod(kh, kw, cout, b, h, wd))
+	return dx
 }
 
 // convBuiltin is GoMLX's ConvGeneral with the same padding semantics.

@@ -40,6 +40,8 @@ var benchVariants = []struct {
 	{"shift_pads", ConvShiftSum, gradPads},
 	{"concat_autodiff", ConvConcat, gradAutodiff},
 	{"concat_pads", ConvConcat, gradPads},
+	{"shift_full", ConvShiftSum, gradFull},
+	{"concat_full", ConvConcat, gradFull},
 }
 
 func randTensor(rng *rand.Rand, dims ...int) *tensors.Tensor {

@@ -115,6 +115,7 @@ func TestConvMatchesBuiltin(t *testing.T) {
 			}{
 				{ConvShiftSum, gradAutodiff}, {ConvShiftSum, gradPads},
 				{ConvConcat, gradAutodiff}, {ConvConcat, gradPads},
+				{ConvShiftSum, gradFull}, {ConvConcat, gradFull},
 				{ConvAuto, gradMode},
 			} {
 				name := fmt.Sprintf("%+v/%s/%s/grad=%d", sh, pad, m.method, m.mode)
