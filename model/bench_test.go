@@ -27,24 +27,28 @@ func benchDetector(b *testing.B, cfg Config, batch, h, w int) {
 		loss := detectorTestLoss(Forward(scope, cfg, x))
 		return append([]*Node{loss}, scope.BuildTrainableVariablesGradientsGraph(loss)...)
 	})
-	run := func(e *mlmodel.Exec) {
-		for _, t := range e.MustExec(img) {
-			t.FinalizeAll()
-		}
-	}
 	for _, m := range []struct {
 		name string
 		e    *mlmodel.Exec
 	}{{"fwd", fwd}, {"fwdbwd", train}} {
-		b.Run(m.name, func(b *testing.B) {
-			run(m.e) // build, compile (and initialise variables)
-			b.ResetTimer()
-			for range b.N {
-				run(m.e)
-			}
-			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/call")
-		})
+		b.Run(m.name, func(b *testing.B) { timeExec(b, m.e, img) })
 	}
+}
+
+// timeExec runs e once on args untimed (building, compiling and
+// initialising variables), then b.N times, and reports seconds per call.
+func timeExec(b *testing.B, e *mlmodel.Exec, args ...any) {
+	run := func() {
+		for _, t := range e.MustExec(args...) {
+			t.FinalizeAll()
+		}
+	}
+	run()
+	b.ResetTimer()
+	for range b.N {
+		run()
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/call")
 }
 
 // BenchmarkCPUPreset: the cpu preset at batch 4, 256x256.

@@ -7,7 +7,6 @@ import (
 	"github.com/ghmdet/ghmdet/internal/backend"
 	"github.com/ghmdet/ghmdet/nn"
 	. "github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/core/tensors"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
 )
 
@@ -21,11 +20,7 @@ func benchHeads(b *testing.B, cfg Config, batch int, sizes [][2]int) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var ins []any
 	for _, s := range sizes {
-		d := make([]float32, batch*s[0]*s[1]*cfg.FPNChannels)
-		for i := range d {
-			d[i] = float32(rng.NormFloat64())
-		}
-		ins = append(ins, tensors.FromFlatDataAndDimensions(d, batch, s[0], s[1], cfg.FPNChannels))
+		ins = append(ins, randNHWC(rng, batch, s[0], s[1], cfg.FPNChannels))
 	}
 	store := mlmodel.NewStore()
 	train := mlmodel.MustNewExec(bk, store, func(scope *mlmodel.Scope, xs []*Node) []*Node {
@@ -42,17 +37,7 @@ func benchHeads(b *testing.B, cfg Config, batch int, sizes [][2]int) {
 		}
 		return append([]*Node{loss}, scope.BuildTrainableVariablesGradientsGraph(loss)...)
 	})
-	run := func() {
-		for _, t := range train.MustExec(ins...) {
-			t.FinalizeAll()
-		}
-	}
-	run()
-	b.ResetTimer()
-	for range b.N {
-		run()
-	}
-	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/call")
+	timeExec(b, train, ins...)
 }
 
 // BenchmarkHeadsPacking measures whether the shared heads would train faster

@@ -174,11 +174,16 @@ func TestOutputOrder(t *testing.T) {
 }
 
 func randImages(rng *rand.Rand, b, h, w int) *tensors.Tensor {
-	d := make([]float32, b*h*w*3)
+	return randNHWC(rng, b, h, w, 3)
+}
+
+// randNHWC returns a [b,h,w,c] tensor of standard normal draws.
+func randNHWC(rng *rand.Rand, b, h, w, c int) *tensors.Tensor {
+	d := make([]float32, b*h*w*c)
 	for i := range d {
 		d[i] = float32(rng.NormFloat64())
 	}
-	return tensors.FromFlatDataAndDimensions(d, b, h, w, 3)
+	return tensors.FromFlatDataAndDimensions(d, b, h, w, c)
 }
 
 func flat32(t *tensors.Tensor) []float32 {

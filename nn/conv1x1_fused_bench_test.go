@@ -9,24 +9,9 @@ import (
 	"github.com/ghmdet/ghmdet/internal/backend"
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/layers/activation"
 	gnn "github.com/gomlx/gomlx/ml/nn"
 )
-
-// maxRelDiff returns the largest |got - want| over the tensors, relative to
-// the largest |want|.
-func maxRelDiff(got, want *tensors.Tensor) float64 {
-	g, w := flat(got), flat(want)
-	scale, worst := 1e-6, 0.0
-	for _, v := range w {
-		scale = math.Max(scale, math.Abs(float64(v)))
-	}
-	for i := range g {
-		worst = math.Max(worst, math.Abs(float64(g[i])-float64(w[i])))
-	}
-	return worst / scale
-}
 
 // BenchmarkConv1x1Fused compares, forward and backward (gradients of x, the
 // kernel and the bias), a 1x1 convolution with bias and ReLU as ghmdet
@@ -69,7 +54,7 @@ func BenchmarkConv1x1Fused(b *testing.B) {
 		}
 		want, got := execs[false].MustExec(args...), execs[true].MustExec(args...)
 		for i, name := range []string{"dx", "dw", "dbias"} {
-			if d := maxRelDiff(got[i], want[i]); d > 1e-4 || math.IsNaN(d) {
+			if d, _ := relDiff(got[i], want[i]); d > 1e-4 || math.IsNaN(d) {
 				b.Fatalf("%v: fused %s differs by %.3g (relative)", c, name, d)
 			}
 		}

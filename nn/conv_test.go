@@ -25,22 +25,31 @@ func assertClose(t *testing.T, what string, got, want *tensors.Tensor, tol float
 	if !got.Shape().Equal(want.Shape()) {
 		t.Fatalf("%s: shape %s, want %s", what, got.Shape(), want.Shape())
 	}
+	worst, at := relDiff(got, want)
+	if worst > tol || math.IsNaN(worst) {
+		g, w := flat(got), flat(want)
+		t.Errorf("%s: max relative difference %.3g at %d (got %g, want %g), tolerance %g", what, worst, at, g[at], w[at], tol)
+	}
+}
+
+// relDiff returns the largest |got - want| over the elements of two tensors
+// of the same size, relative to the largest |want| (at least 1e-6), and
+// where it is (NaN wins).
+func relDiff(got, want *tensors.Tensor) (worst float64, at int) {
 	g, w := flat(got), flat(want)
 	scale := 0.0
 	for _, v := range w {
 		scale = math.Max(scale, math.Abs(float64(v)))
 	}
 	scale = math.Max(scale, 1e-6)
-	worst, at := 0.0, -1
+	at = -1
 	for i := range g {
 		d := math.Abs(float64(g[i])-float64(w[i])) / scale
 		if d > worst || math.IsNaN(d) {
 			worst, at = d, i
 		}
 	}
-	if worst > tol || math.IsNaN(worst) {
-		t.Errorf("%s: max relative difference %.3g at %d (got %g, want %g), tolerance %g", what, worst, at, g[at], w[at], tol)
-	}
+	return worst, at
 }
 
 func TestPadAmounts(t *testing.T) {
